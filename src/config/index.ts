@@ -1,0 +1,67 @@
+import path from 'node:path';
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  /** Public base URL of the server (no trailing slash); FHIR base is `${baseUrl}/fhir`. */
+  readonly baseUrl: string;
+  readonly dataDir: string;
+  /** postgres://... for PostgreSQL; unset for embedded PGlite in dataDir; "memory" for in-memory PGlite. */
+  readonly databaseUrl: string | undefined;
+  /** Schema to keep tables in (PostgreSQL only); lets several servers share one database. */
+  readonly databaseSchema: string | undefined;
+  readonly databasePoolMax: number;
+  readonly maxBodyBytes: number;
+  readonly maxJsonDepth: number;
+  readonly maxJsonArrayItems: number;
+  readonly referentialIntegrity: boolean;
+  readonly defaultPageSize: number;
+  readonly maxPageSize: number;
+  readonly maxBundleEntries: number;
+  readonly logLevel: string;
+  readonly shutdownTimeoutMs: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, key: string, dflt: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`Configuration ${key} must be a non-negative integer`);
+  return n;
+}
+
+function bool(env: Env, key: string, dflt: boolean): boolean {
+  const raw = env[key]?.toLowerCase();
+  if (raw === undefined || raw === '') return dflt;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new Error(`Configuration ${key} must be a boolean`);
+}
+
+/** The one config loader: typed defaults, overridden by environment variables. */
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+  const host = env.HOST ?? '127.0.0.1';
+  const port = int(env, 'PORT', 8080);
+  const config: Config = {
+    host,
+    port,
+    baseUrl: (env.BASE_URL ?? `http://${host}:${port}`).replace(/\/+$/, ''),
+    dataDir: path.resolve(env.DATA_DIR ?? './data'),
+    databaseUrl: env.DATABASE_URL || undefined,
+    databaseSchema: env.DATABASE_SCHEMA || undefined,
+    databasePoolMax: int(env, 'DATABASE_POOL_MAX', 10),
+    maxBodyBytes: int(env, 'MAX_BODY_BYTES', 16 * 1024 * 1024),
+    maxJsonDepth: int(env, 'MAX_JSON_DEPTH', 64),
+    maxJsonArrayItems: int(env, 'MAX_JSON_ARRAY_ITEMS', 100_000),
+    referentialIntegrity: bool(env, 'REFERENTIAL_INTEGRITY', true),
+    defaultPageSize: int(env, 'DEFAULT_PAGE_SIZE', 20),
+    maxPageSize: int(env, 'MAX_PAGE_SIZE', 1000),
+    maxBundleEntries: int(env, 'MAX_BUNDLE_ENTRIES', 10_000),
+    logLevel: env.LOG_LEVEL ?? 'info',
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 25_000),
+    ...overrides,
+  };
+  return config;
+}

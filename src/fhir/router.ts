@@ -1,0 +1,60 @@
+import { FhirError, methodNotAllowed, notFound } from '../shared';
+import { createBatchHandler } from './interactions/batch';
+import { capabilitiesInteraction } from './interactions/capabilities';
+import { createInteraction } from './interactions/create';
+import { conditionalDeleteInteraction, deleteInteraction } from './interactions/delete';
+import { historyInteraction } from './interactions/history';
+import { conditionalPatchInteraction, patchInteraction } from './interactions/patch';
+import { readInteraction, vreadInteraction } from './interactions/read';
+import { searchInteraction } from './interactions/search';
+import { conditionalUpdateInteraction, updateInteraction } from './interactions/update';
+import { validateOperation } from './operations/validate';
+import { assertValidId } from './http-semantics';
+import { assertKnownType } from './prepare';
+import type { Interaction } from './routes';
+import { resolveRoute } from './routes';
+import type { FhirHandler } from './types';
+
+const OPERATIONS: Record<string, FhirHandler> = { validate: validateOperation };
+
+function operation(name: string | undefined): FhirHandler {
+  const op = name ? OPERATIONS[name] : undefined;
+  if (!op) throw notFound(`Unknown operation $${name ?? ''}`);
+  return op;
+}
+
+/** The framework-free FHIR entry point: one request in, one response out. */
+export function createFhirDispatcher(): FhirHandler {
+  const handlers: Record<Interaction, FhirHandler> = {
+    capabilities: capabilitiesInteraction,
+    batch: (req, deps) => batch(req, deps),
+    'history-system': historyInteraction,
+    'history-type': historyInteraction,
+    'history-instance': historyInteraction,
+    'search-type': searchInteraction,
+    create: createInteraction,
+    'conditional-update': conditionalUpdateInteraction,
+    'conditional-patch': conditionalPatchInteraction,
+    'conditional-delete': conditionalDeleteInteraction,
+    read: readInteraction,
+    vread: vreadInteraction,
+    update: updateInteraction,
+    patch: patchInteraction,
+    delete: deleteInteraction,
+    'operation-type': (req, deps) => operation(req.params?.operation)(req, deps),
+    'operation-instance': (req, deps) => operation(req.params?.operation)(req, deps),
+  };
+  const dispatch: FhirHandler = async (req, deps) => {
+    const route = resolveRoute(req.method, req.path);
+    if (route === undefined) throw notFound(`Unknown path /${req.path}`);
+    if (route === 'method') throw methodNotAllowed(`${req.method} is not allowed on /${req.path}`);
+    const { type, id } = route.params;
+    if (type) assertKnownType(type, deps);
+    if (id) assertValidId(id);
+    const res = await handlers[route.interaction]({ ...req, params: route.params }, deps);
+    if (res.status >= 400 && !(res.body?.resourceType === 'OperationOutcome')) throw new FhirError(res.status, { code: 'exception', message: 'Error' });
+    return res;
+  };
+  const batch = createBatchHandler(dispatch);
+  return dispatch;
+}

@@ -1,0 +1,2 @@
+export { Validator } from './validator';
+export { ProfileRegistry } from './profiles';

@@ -1,0 +1,73 @@
+import { randomUUID } from 'node:crypto';
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { FhirDeps, FhirHandler } from '../fhir';
+import type { Database } from '../storage';
+import type { Logger } from '../shared';
+import { FhirError } from '../shared';
+import type { BodyLimits } from './body';
+import { errorFunnel } from './errors';
+import { fhirAdapter } from './fhir-adapter';
+import type { Metrics } from './metrics';
+import { metricsEndpoint } from './metrics';
+
+export interface AppDeps {
+  fhir: FhirDeps;
+  dispatch: FhirHandler;
+  db: Database;
+  logger: Logger;
+  metrics: Metrics;
+  limits: BodyLimits;
+}
+
+export interface InFlight {
+  count: number;
+}
+
+export function createApp(deps: AppDeps, inFlight: InFlight): Koa {
+  const app = new Koa();
+  app.proxy = false;
+  // The funnel is outermost so even logging/metrics failures end as OperationOutcome.
+  app.use(errorFunnel(deps.logger));
+  app.use(async (ctx, next) => {
+    const requestId = /^[\w-]{1,64}$/.test(ctx.get('X-Request-Id')) ? ctx.get('X-Request-Id') : randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.set('X-Request-Id', requestId);
+    inFlight.count++;
+    const started = Date.now();
+    try {
+      await next();
+    } finally {
+      inFlight.count--;
+      const interaction = (ctx.state.interaction as string | undefined) ?? 'other';
+      deps.metrics.requests.inc({ interaction, method: ctx.method, status: String(ctx.status) });
+      // Route-level fields only: paths and query strings can carry identifiers.
+      deps.logger.info({ requestId, method: ctx.method, interaction, status: ctx.status, ms: Date.now() - started }, 'request');
+    }
+  });
+
+  const router = new Router();
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/readyz', async (ctx) => {
+    try {
+      await deps.db.raw('SELECT 1');
+      ctx.body = { status: 'ready' };
+    } catch {
+      ctx.status = 503;
+      ctx.body = { status: 'database unreachable' };
+    }
+  });
+  router.get('/metrics', metricsEndpoint(deps.metrics));
+  const fhir = fhirAdapter(deps.dispatch, deps.fhir, deps.limits, deps.metrics);
+  app.use(router.routes());
+  app.use(async (ctx, next) => {
+    if (ctx.path === '/fhir' || ctx.path.startsWith('/fhir/')) return fhir(ctx, next);
+    return next();
+  });
+  app.use((ctx) => {
+    if (ctx.status === 404 && ctx.body === undefined) throw FhirError.of('not-found', `No route for ${ctx.path}`);
+  });
+  return app;
+}

@@ -1,0 +1,25 @@
+import type { Middleware } from 'koa';
+import type { Logger } from '../shared';
+import { FhirError, toFhirError } from '../shared';
+
+/**
+ * The one error funnel, mounted first: every failure becomes an OperationOutcome with the
+ * status from the shared error table. Unexpected errors are logged without their message
+ * (which may quote data) and answered with a generic 500.
+ */
+export function errorFunnel(logger: Logger): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      const e = toFhirError(err);
+      if (!(err instanceof FhirError)) {
+        const stack = (err as Error | undefined)?.stack?.split('\n').slice(1, 8).join('\n');
+        logger.error({ requestId: ctx.state.requestId as string, errName: (err as Error | undefined)?.name, errCode: (err as { code?: string } | undefined)?.code, stack }, 'unhandled error');
+      }
+      ctx.status = e.status;
+      ctx.type = 'application/fhir+json';
+      ctx.body = e.outcome;
+    }
+  };
+}

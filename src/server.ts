@@ -1,0 +1,101 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { Config } from './config';
+import type { FhirDeps } from './fhir';
+import { createFhirDispatcher, createIntegrityHook, ProfileRegistry, Validator } from './fhir';
+import { createApp, createMetrics } from './http';
+import type { InFlight } from './http';
+import { createSearchIndexer, SearchParamRegistry } from './search';
+import type { Clock, Logger } from './shared';
+import { storableResourceTypes, systemClock, systemOnlyPolicy } from './shared';
+import type { Database, WriteHook } from './storage';
+import { FileBlobStore, migrate, openDatabase, Repository } from './storage';
+import { ValueSetExpander } from './terminology';
+
+export interface RunningServer {
+  url: string;
+  fhirBase: string;
+  db: Database;
+  repo: Repository;
+  inFlight: InFlight;
+  /** Stops accepting connections, lets in-flight requests finish, then closes the database. */
+  close(): Promise<void>;
+}
+
+/** The composition root: builds every dependency explicitly (no module singletons) and listens. */
+export async function startServer(config: Config, logger: Logger, clock: Clock = systemClock): Promise<RunningServer> {
+  const db = await openDatabase(config);
+  await migrate(db);
+  const inFlight: InFlight = { count: 0 };
+  let handler: http.RequestListener = (_req, res) => {
+    res.statusCode = 503;
+    res.end();
+  };
+  const server = http.createServer((req, res) => handler(req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  // With PORT=0 (tests) the real port is only known now.
+  const baseUrl = config.port === 0 ? `http://${config.host}:${port}` : config.baseUrl;
+  const fhirBase = `${baseUrl}/fhir`;
+
+  const registry = new SearchParamRegistry();
+  const hooks: WriteHook[] = [createSearchIndexer(registry, fhirBase)];
+  if (config.referentialIntegrity) hooks.push(createIntegrityHook());
+  const repo = new Repository({
+    db,
+    blobs: new FileBlobStore(path.join(config.dataDir, 'blobs')),
+    clock,
+    policy: systemOnlyPolicy,
+    hooks,
+    fhirBase,
+  });
+  const fhir: FhirDeps = {
+    repo,
+    registry,
+    validator: new Validator(new ValueSetExpander(), new ProfileRegistry(path.resolve(__dirname, '..', 'profiles'))),
+    config,
+    clock,
+    fhirBase,
+    resourceTypes: new Set(storableResourceTypes()),
+  };
+  const metrics = createMetrics();
+  const app = createApp(
+    {
+      fhir,
+      dispatch: createFhirDispatcher(),
+      db,
+      logger,
+      metrics,
+      limits: { maxBytes: config.maxBodyBytes, maxDepth: config.maxJsonDepth, maxArrayItems: config.maxJsonArrayItems },
+    },
+    inFlight,
+  );
+  handler = app.callback();
+  logger.info({ url: baseUrl }, 'listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      logger.info({ inFlight: inFlight.count }, 'shutting down');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.closeAllConnections();
+          resolve();
+        }, config.shutdownTimeoutMs);
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      await db.destroy();
+      logger.info('stopped');
+    })();
+    return closing;
+  };
+  return { url: baseUrl, fhirBase, db, repo, inFlight, close };
+}

@@ -1,0 +1,5 @@
+export * from './errors';
+export * from './access';
+export * from './clock';
+export * from './logger';
+export * from './definitions';

@@ -1,0 +1,98 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+
+export interface BlobInfo {
+  key: string;
+  size: number;
+  sha256: string;
+}
+
+/**
+ * Where bytes live (Binary content now, DICOM instances later). Keys are content-addressed
+ * (sha256), so writing the same bytes twice is idempotent and a rolled-back write can be
+ * undone by deleting the key if nothing else refers to it.
+ */
+export interface BlobStore {
+  put(data: Buffer | Readable, options?: { maxBytes?: number }): Promise<BlobInfo>;
+  get(key: string): Promise<Readable>;
+  readAll(key: string): Promise<Buffer>;
+  exists(key: string): Promise<boolean>;
+  delete(key: string): Promise<void>;
+}
+
+export class BlobTooLargeError extends Error {}
+
+/** Filesystem blob store under DATA_DIR/blobs; an S3-compatible one implements the same interface. */
+export class FileBlobStore implements BlobStore {
+  constructor(private readonly root: string) {}
+
+  private pathOf(key: string): string {
+    if (!/^sha256\/[0-9a-f]{2}\/[0-9a-f]{64}$/.test(key)) throw new Error('Invalid blob key');
+    return path.join(this.root, key);
+  }
+
+  async put(data: Buffer | Readable, options: { maxBytes?: number } = {}): Promise<BlobInfo> {
+    const tmpDir = path.join(this.root, 'tmp');
+    await fs.mkdir(tmpDir, { recursive: true });
+    const tmp = path.join(tmpDir, randomUUID());
+    const hash = createHash('sha256');
+    let size = 0;
+    const max = options.maxBytes ?? Number.POSITIVE_INFINITY;
+    try {
+      if (Buffer.isBuffer(data)) {
+        if (data.length > max) throw new BlobTooLargeError(`Blob exceeds ${max} bytes`);
+        hash.update(data);
+        size = data.length;
+        await fs.writeFile(tmp, data);
+      } else {
+        const meter = new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            size += chunk.length;
+            if (size > max) {
+              cb(new BlobTooLargeError(`Blob exceeds ${max} bytes`));
+              return;
+            }
+            hash.update(chunk);
+            cb(null, chunk);
+          },
+        });
+        await pipeline(data, meter, createWriteStream(tmp));
+      }
+      const sha256 = hash.digest('hex');
+      const key = `sha256/${sha256.slice(0, 2)}/${sha256}`;
+      const final = this.pathOf(key);
+      await fs.mkdir(path.dirname(final), { recursive: true });
+      await fs.rename(tmp, final);
+      return { key, size, sha256 };
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  get(key: string): Promise<Readable> {
+    return Promise.resolve(createReadStream(this.pathOf(key)));
+  }
+
+  readAll(key: string): Promise<Buffer> {
+    return fs.readFile(this.pathOf(key));
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await fs.access(this.pathOf(key));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.pathOf(key), { force: true });
+  }
+}

@@ -1,0 +1,52 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import knex from 'knex';
+import type { Knex } from 'knex';
+import ClientPgLite from 'knex-pglite';
+import type { Config } from '../config';
+
+export type Database = Knex;
+export type Executor = Knex | Knex.Transaction;
+
+/**
+ * Opens PostgreSQL when DATABASE_URL is a postgres URL, otherwise embedded PGlite
+ * (in DATA_DIR/pglite, or in memory for DATABASE_URL=memory). Both speak the same SQL,
+ * so one set of migrations and one query layer serve both.
+ */
+export async function openDatabase(config: Config): Promise<Database> {
+  const url = config.databaseUrl;
+  if (url && /^postgres(ql)?:\/\//.test(url)) {
+    const schema = config.databaseSchema;
+    if (schema) {
+      if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error('DATABASE_SCHEMA must be a plain identifier');
+      const bootstrap = knex({ client: 'pg', connection: url, pool: { min: 0, max: 1 } });
+      try {
+        await bootstrap.raw(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      } finally {
+        await bootstrap.destroy();
+      }
+    }
+    return knex({
+      client: 'pg',
+      connection: url,
+      searchPath: schema ? [schema] : undefined,
+      pool: { min: 0, max: config.databasePoolMax },
+      acquireConnectionTimeout: 60_000,
+    });
+  }
+  if (url && url !== 'memory') throw new Error('DATABASE_URL must be postgres://..., "memory", or unset');
+  let connection: Record<string, string> = {};
+  if (url !== 'memory') {
+    const dir = path.join(config.dataDir, 'pglite');
+    await fs.mkdir(dir, { recursive: true });
+    connection = { filename: dir };
+  }
+  // PGlite is one connection; knex-pglite fixes the pool at 1, which also serialises transactions.
+  return knex({ client: ClientPgLite, dialect: 'postgres', connection, acquireConnectionTimeout: 600_000 });
+}
+
+/** PostgreSQL errors worth retrying the whole transaction for. */
+export function isRetryableDbError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '40001' || code === '40P01' || code === '23505';
+}

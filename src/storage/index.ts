@@ -1,0 +1,12 @@
+export { openDatabase, isRetryableDbError } from './database';
+export type { Database, Executor } from './database';
+export { migrate, INDEX_TABLES } from './migrations';
+export type { IndexTable } from './migrations';
+export { FileBlobStore, BlobTooLargeError } from './blob-store';
+export type { BlobStore, BlobInfo } from './blob-store';
+export { Repository } from './repository';
+export type { RepositoryDeps, WriteResult, UpdateOptions } from './repository';
+export { TxScope } from './scope';
+export { parseLocalReference, collectLocalReferences } from './references';
+export type { LocalReference } from './references';
+export type * from './types';

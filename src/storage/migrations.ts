@@ -1,0 +1,145 @@
+import type { Knex } from 'knex';
+import type { Database } from './database';
+
+interface Migration {
+  name: string;
+  up(db: Knex): Promise<void>;
+}
+
+/** PGlite's extended protocol takes one statement per query, so scripts are split here. */
+async function runScript(db: Knex, sql: string): Promise<void> {
+  for (const stmt of sql.split(';').map((s) => s.trim())) {
+    if (stmt) await db.raw(stmt);
+  }
+}
+
+/**
+ * Search index tables follow HAPI's generic layout (one table per parameter type, rows keyed by
+ * resource and parameter code) so every R4 SearchParameter, and later custom ones, are searchable
+ * without DDL per resource type.
+ */
+const MIGRATIONS: Migration[] = [
+  {
+    name: '001_resources',
+    async up(db) {
+      await runScript(db, `
+        CREATE TABLE resource (
+          resource_type text NOT NULL,
+          id text NOT NULL,
+          version_id integer NOT NULL,
+          last_updated timestamptz NOT NULL,
+          deleted boolean NOT NULL DEFAULT false,
+          content text,
+          PRIMARY KEY (resource_type, id)
+        );
+        CREATE INDEX resource_type_updated ON resource (resource_type, last_updated, id);
+        CREATE TABLE resource_version (
+          seq bigserial NOT NULL UNIQUE,
+          resource_type text NOT NULL,
+          id text NOT NULL,
+          version_id integer NOT NULL,
+          last_updated timestamptz NOT NULL,
+          deleted boolean NOT NULL DEFAULT false,
+          method text NOT NULL,
+          content text,
+          PRIMARY KEY (resource_type, id, version_id)
+        );
+        CREATE INDEX resource_version_type_seq ON resource_version (resource_type, seq);
+        CREATE INDEX resource_version_updated ON resource_version (last_updated);
+        CREATE TABLE resource_reference (
+          src_type text NOT NULL,
+          src_id text NOT NULL,
+          target_type text NOT NULL,
+          target_id text NOT NULL,
+          path text NOT NULL
+        );
+        CREATE INDEX resource_reference_src ON resource_reference (src_type, src_id);
+        CREATE INDEX resource_reference_target ON resource_reference (target_type, target_id);
+        CREATE TABLE binary_blob (
+          id text NOT NULL,
+          version_id integer NOT NULL,
+          blob_key text NOT NULL,
+          size bigint NOT NULL,
+          PRIMARY KEY (id, version_id)
+        );
+        CREATE INDEX binary_blob_key ON binary_blob (blob_key);
+      `);
+    },
+  },
+  {
+    name: '002_search_index',
+    async up(db) {
+      await runScript(db, `
+        CREATE TABLE sp_token (
+          resource_type text NOT NULL, resource_id text NOT NULL, code text NOT NULL,
+          system text, value text, display text
+        );
+        CREATE INDEX sp_token_value ON sp_token (resource_type, code, value, system);
+        CREATE INDEX sp_token_res ON sp_token (resource_type, resource_id);
+        CREATE TABLE sp_string (
+          resource_type text NOT NULL, resource_id text NOT NULL, code text NOT NULL,
+          value text NOT NULL, exact text NOT NULL
+        );
+        CREATE INDEX sp_string_value ON sp_string (resource_type, code, value text_pattern_ops);
+        CREATE INDEX sp_string_res ON sp_string (resource_type, resource_id);
+        CREATE TABLE sp_date (
+          resource_type text NOT NULL, resource_id text NOT NULL, code text NOT NULL,
+          low timestamptz NOT NULL, high timestamptz NOT NULL
+        );
+        CREATE INDEX sp_date_value ON sp_date (resource_type, code, low, high);
+        CREATE INDEX sp_date_res ON sp_date (resource_type, resource_id);
+        CREATE TABLE sp_number (
+          resource_type text NOT NULL, resource_id text NOT NULL, code text NOT NULL, value numeric NOT NULL
+        );
+        CREATE INDEX sp_number_value ON sp_number (resource_type, code, value);
+        CREATE INDEX sp_number_res ON sp_number (resource_type, resource_id);
+        CREATE TABLE sp_quantity (
+          resource_type text NOT NULL, resource_id text NOT NULL, code text NOT NULL,
+          value numeric NOT NULL, system text, unit_code text, unit text
+        );
+        CREATE INDEX sp_quantity_value ON sp_quantity (resource_type, code, value);
+        CREATE INDEX sp_quantity_res ON sp_quantity (resource_type, resource_id);
+        CREATE TABLE sp_reference (
+          resource_type text NOT NULL, resource_id text NOT NULL, code text NOT NULL,
+          target_type text, target_id text, url text
+        );
+        CREATE INDEX sp_reference_value ON sp_reference (resource_type, code, target_id, target_type);
+        CREATE INDEX sp_reference_url ON sp_reference (resource_type, code, url);
+        CREATE INDEX sp_reference_res ON sp_reference (resource_type, resource_id);
+        CREATE TABLE sp_uri (
+          resource_type text NOT NULL, resource_id text NOT NULL, code text NOT NULL, value text NOT NULL
+        );
+        CREATE INDEX sp_uri_value ON sp_uri (resource_type, code, value);
+        CREATE INDEX sp_uri_res ON sp_uri (resource_type, resource_id);
+      `);
+    },
+  },
+];
+
+export const INDEX_TABLES = [
+  'sp_token',
+  'sp_string',
+  'sp_date',
+  'sp_number',
+  'sp_quantity',
+  'sp_reference',
+  'sp_uri',
+] as const;
+export type IndexTable = (typeof INDEX_TABLES)[number];
+
+class InCodeMigrationSource implements Knex.MigrationSource<Migration> {
+  getMigrations(): Promise<Migration[]> {
+    return Promise.resolve(MIGRATIONS);
+  }
+  getMigrationName(m: Migration): string {
+    return m.name;
+  }
+  getMigration(m: Migration): Promise<Knex.Migration> {
+    return Promise.resolve({ up: (db: Knex) => m.up(db), down: () => Promise.reject(new Error('No down')) });
+  }
+}
+
+/** Runs at every start; knex's lock table makes concurrent starts of several API nodes safe. */
+export async function migrate(db: Database): Promise<void> {
+  await db.migrate.latest({ migrationSource: new InCodeMigrationSource(), tableName: 'knex_migrations' });
+}

@@ -1,0 +1,43 @@
+export interface LocalReference {
+  targetType: string;
+  targetId: string;
+  /** Dotted element path of the Reference, e.g. "Observation.subject". */
+  path: string;
+}
+
+const LOCAL_REF = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+
+/** Parses "Type/id", "Type/id/_history/n" or an absolute URL under this server's FHIR base. */
+export function parseLocalReference(
+  reference: string,
+  fhirBase: string,
+): { type: string; id: string } | undefined {
+  let rel = reference;
+  if (rel.startsWith(fhirBase + '/')) rel = rel.slice(fhirBase.length + 1);
+  const m = LOCAL_REF.exec(rel);
+  return m?.[1] && m[2] ? { type: m[1], id: m[2] } : undefined;
+}
+
+/** Every local literal reference anywhere in a resource, contained resources excluded. */
+export function collectLocalReferences(resource: object, fhirBase: string): LocalReference[] {
+  const out: LocalReference[] = [];
+  const rootType = (resource as { resourceType?: string }).resourceType ?? 'Resource';
+  const walk = (node: unknown, path: string): void => {
+    if (Array.isArray(node)) {
+      for (const item of node) walk(item, path);
+      return;
+    }
+    if (typeof node !== 'object' || node === null) return;
+    for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
+      if (key === 'contained') continue;
+      if (key === 'reference' && typeof value === 'string') {
+        const parsed = parseLocalReference(value, fhirBase);
+        if (parsed) out.push({ targetType: parsed.type, targetId: parsed.id, path });
+      } else if (typeof value === 'object' && value !== null) {
+        walk(value, `${path}.${key}`);
+      }
+    }
+  };
+  walk(resource, rootType);
+  return out;
+}

@@ -1,0 +1,2 @@
+export { ValueSetExpander } from './valuesets';
+export type { Expansion } from './valuesets';
