@@ -8,10 +8,11 @@ export type { Logger };
  * headers other than the request id never reach the logger: query strings can hold PHI
  * (e.g. `Patient?name=...`), so only the route pattern is logged.
  */
-export function createLogger(level: string): Logger {
-  return pino({
+export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+  const options = {
     level,
     base: { service: 'fhir-dicomweb-server' },
     redact: { paths: ['req.headers.authorization', 'body', 'resource', 'query'], remove: true },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
