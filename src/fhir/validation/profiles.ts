@@ -12,8 +12,11 @@ export class ProfileRegistry {
   private readonly builtIn = new Map<string, StructureDefinition>();
 
   constructor(profilesDir?: string) {
-    const uscore = readJson('fhir/r4/testing/uscore-v5.0.1-structuredefinitions.json') as Bundle<StructureDefinition>;
-    for (const e of uscore.entry ?? []) if (e.resource?.url) this.builtIn.set(e.resource.url, e.resource);
+    const uscore = readJson('fhir/r4/testing/uscore-v5.0.1-structuredefinitions.json') as
+      | StructureDefinition[]
+      | Bundle<StructureDefinition>;
+    const list = Array.isArray(uscore) ? uscore : (uscore.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
+    for (const sd of list) if (sd.url) this.builtIn.set(sd.url, sd);
     if (profilesDir && fs.existsSync(profilesDir)) {
       for (const f of fs.readdirSync(profilesDir).filter((n) => n.endsWith('.json'))) {
         const sd = JSON.parse(fs.readFileSync(path.join(profilesDir, f), 'utf8')) as StructureDefinition;
