@@ -34,12 +34,16 @@ export class SearchParamRegistry {
     if (!defs) {
       defs = new Map();
       for (const sp of Object.values(getSearchParameters(resourceType) ?? {})) {
-        if (!sp.code || !sp.type || !sp.url?.startsWith('http://hl7.org/fhir/SearchParameter/')) continue;
+        if (!sp.code || !sp.type) continue;
+        // Medplum synthesises the Resource-level params without a url; its own additions carry
+        // a medplum.com url or are `_compartment`.
+        const url = sp.url ?? `http://hl7.org/fhir/SearchParameter/Resource-${sp.code.replace(/^_/, '')}`;
+        if (sp.code === '_compartment' || !url.startsWith('http://hl7.org/fhir/SearchParameter/')) continue;
         defs.set(sp.code, {
           resourceType,
           code: sp.code,
           type: sp.type,
-          url: sp.url,
+          url,
           expression: sp.expression ? getSearchParameterDetails(resourceType, sp).parsedExpression : undefined,
           targets: sp.target ?? [],
         });
