@@ -65,6 +65,11 @@ export function fhirAdapter(dispatch: FhirHandler, deps: FhirDeps, limits: BodyL
         const pretty = query.some(([k, v]) => k === '_pretty' && v === 'true');
         ctx.type = `${out === 'raw' ? 'application/fhir+json' : out}; charset=utf-8`;
         ctx.body = pretty ? JSON.stringify(res.body, null, 2) : JSON.stringify(res.body);
+      } else {
+        // Explicit empty body: Koa would otherwise send the status text.
+        ctx.body = null;
+        ctx.status = res.status;
+        if (res.status !== 204 && res.status !== 304) ctx.length = 0;
       }
     } finally {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
