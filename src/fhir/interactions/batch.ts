@@ -154,7 +154,11 @@ export function createBatchHandler(dispatch: FhirHandler): FhirHandler {
         }
       }
       const out: FhirResponse[] = new Array<FhirResponse>(planned.length);
+      let done = 0;
       for (const p of [...planned].sort((x, y) => ORDER[x.method] - ORDER[y.method] || x.index - y.index)) {
+        // Embedded PGlite answers through microtasks only; without an occasional macrotask break a
+        // large Bundle would starve health checks, metrics and signal handling until it finishes.
+        if (++done % 50 === 0) await new Promise((r) => setImmediate(r));
         try {
           out[p.index] = await runEntry(req, txDeps, repo, p);
         } catch (err) {

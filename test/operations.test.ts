@@ -1,0 +1,88 @@
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import os from 'node:os';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { TestServer } from './helpers/server';
+import { fhirFetch, startTestServer } from './helpers/server';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+
+test('/healthz, /readyz and Prometheus /metrics per interaction', async () => {
+  expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  const ready = await fetch(`${server.url}/readyz`);
+  expect(ready.status).toBe(200);
+  await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient' } });
+  await fhirFetch(server, 'Patient?gender=male');
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  expect(metrics).toMatch(/fhir_http_requests_total\{interaction="create",method="POST",status="201"\} \d+/);
+  expect(metrics).toMatch(/fhir_http_request_duration_seconds_bucket\{le="[\d.]+",interaction="search-type",method="GET"\}/);
+});
+
+test('/readyz reports 503 when the database is gone', async () => {
+  const other = await startTestServer();
+  await other.db.destroy();
+  const res = await fetch(`${other.url}/readyz`);
+  expect(res.status).toBe(503);
+  await other.close().catch(() => undefined);
+});
+
+test('logs carry no resource content, query values or identifiers', async () => {
+  const secretName = 'Zebediah-Quackenbush';
+  await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient', name: [{ family: secretName }], identifier: [{ value: 'MRN-998877' }] } });
+  await fhirFetch(server, `Patient?family=${secretName}`);
+  await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient', name: [{ family: secretName }], gender: 'invalid-gender' } });
+  const logs = server.logs();
+  expect(logs).toContain('"interaction":"create"');
+  expect(logs).not.toContain(secretName);
+  expect(logs).not.toContain('MRN-998877');
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+test('SIGTERM lets in-flight requests finish, then exits 0', async () => {
+  const port = await freePort();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-sigterm-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, DATABASE_URL: 'memory', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200 && !out.includes('listening'); i++) await new Promise((r) => setTimeout(r, 100));
+  const entries = Array.from({ length: 1500 }, (_, i) => ({
+    resource: { resourceType: 'Patient', name: [{ family: `Shutdown${i}` }] },
+    request: { method: 'POST', url: 'Patient' },
+  }));
+  const pending = fetch(`${base}/fhir`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/fhir+json' },
+    body: JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry: entries }),
+  });
+  // The server is busy with the transaction; the signal is handled between its awaits.
+  await new Promise((r) => setTimeout(r, 500));
+  child.kill('SIGTERM');
+  const res = await pending;
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as { entry: unknown[] };
+  expect(body.entry).toHaveLength(1500);
+  expect(await exited).toBe(0);
+  const shutdownLine = out.split('\n').find((l) => l.includes('shutting down')) ?? '';
+  expect(JSON.parse(shutdownLine).inFlight).toBeGreaterThanOrEqual(1);
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
