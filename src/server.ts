@@ -24,7 +24,11 @@ export interface RunningServer {
 }
 
 /** The composition root: builds every dependency explicitly (no module singletons) and listens. */
-export async function startServer(config: Config, logger: Logger, clock: Clock = systemClock): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  logger: Logger,
+  clock: Clock = systemClock,
+): Promise<RunningServer> {
   const db = await openDatabase(config);
   await migrate(db);
   const inFlight: InFlight = { count: 0 };
@@ -32,10 +36,14 @@ export async function startServer(config: Config, logger: Logger, clock: Clock =
     res.statusCode = 503;
     res.end();
   };
-  const server = http.createServer((req, res) => handler(req, res));
+  const server = http.createServer((req, res) => {
+    handler(req, res);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
+    server.listen(config.port, config.host, () => {
+      resolve();
+    });
   });
   const port = (server.address() as AddressInfo).port;
   // With PORT=0 (tests) the real port is only known now.
@@ -56,7 +64,10 @@ export async function startServer(config: Config, logger: Logger, clock: Clock =
   const fhir: FhirDeps = {
     repo,
     registry,
-    validator: new Validator(new ValueSetExpander(), new ProfileRegistry(path.resolve(__dirname, '..', 'profiles'))),
+    validator: new Validator(
+      new ValueSetExpander(),
+      new ProfileRegistry(path.resolve(__dirname, '..', 'profiles')),
+    ),
     config,
     clock,
     fhirBase,
@@ -70,11 +81,16 @@ export async function startServer(config: Config, logger: Logger, clock: Clock =
       db,
       logger,
       metrics,
-      limits: { maxBytes: config.maxBodyBytes, maxDepth: config.maxJsonDepth, maxArrayItems: config.maxJsonArrayItems },
+      limits: {
+        maxBytes: config.maxBodyBytes,
+        maxDepth: config.maxJsonDepth,
+        maxArrayItems: config.maxJsonArrayItems,
+      },
     },
     inFlight,
   );
-  handler = app.callback();
+  const callback = app.callback();
+  handler = (req, res) => void callback(req, res);
   logger.info({ url: baseUrl }, 'listening');
 
   let closing: Promise<void> | undefined;

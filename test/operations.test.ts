@@ -22,7 +22,9 @@ test('/healthz, /readyz and Prometheus /metrics per interaction', async () => {
   await fhirFetch(server, 'Patient?gender=male');
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   expect(metrics).toMatch(/fhir_http_requests_total\{interaction="create",method="POST",status="201"\} \d+/);
-  expect(metrics).toMatch(/fhir_http_request_duration_seconds_bucket\{le="[\d.]+",interaction="search-type",method="GET"\}/);
+  expect(metrics).toMatch(
+    /fhir_http_request_duration_seconds_bucket\{le="[\d.]+",interaction="search-type",method="GET"\}/,
+  );
 });
 
 test('/readyz reports 503 when the database is gone', async () => {
@@ -35,9 +37,13 @@ test('/readyz reports 503 when the database is gone', async () => {
 
 test('logs carry no resource content, query values or identifiers', async () => {
   const secretName = 'Zebediah-Quackenbush';
-  await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient', name: [{ family: secretName }], identifier: [{ value: 'MRN-998877' }] } });
+  await fhirFetch(server, 'Patient', {
+    body: { resourceType: 'Patient', name: [{ family: secretName }], identifier: [{ value: 'MRN-998877' }] },
+  });
   await fhirFetch(server, `Patient?family=${secretName}`);
-  await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient', name: [{ family: secretName }], gender: 'invalid-gender' } });
+  await fhirFetch(server, 'Patient', {
+    body: { resourceType: 'Patient', name: [{ family: secretName }], gender: 'invalid-gender' },
+  });
   const logs = server.logs();
   expect(logs).toContain('"interaction":"create"');
   expect(logs).not.toContain(secretName);
@@ -48,7 +54,9 @@ async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
       const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
+      s.close(() => {
+        resolve(port);
+      });
     });
   });
 }
@@ -62,7 +70,11 @@ test('SIGTERM lets in-flight requests finish, then exits 0', async () => {
   });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      resolve(code);
+    }),
+  );
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200 && !out.includes('listening'); i++) await new Promise((r) => setTimeout(r, 100));
   const entries = Array.from({ length: 1500 }, (_, i) => ({

@@ -7,7 +7,13 @@ beforeAll(async () => {
   server = await startTestServer({ maxBodyBytes: 200_000 });
   id = (
     await fhirFetch(server, 'Patient', {
-      body: { resourceType: 'Patient', text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">Ann</div>' }, name: [{ family: 'Fmt' }], gender: 'female', maritalStatus: { text: 'M' } },
+      body: {
+        resourceType: 'Patient',
+        text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">Ann</div>' },
+        name: [{ family: 'Fmt' }],
+        gender: 'female',
+        maritalStatus: { text: 'M' },
+      },
     })
   ).body.id;
 });
@@ -17,7 +23,10 @@ afterAll(async () => {
 
 describe('formats', () => {
   test('application/json and application/fhir+json are accepted; _format and _pretty work', async () => {
-    const asJson = await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient' }, headers: { 'Content-Type': 'application/json' } });
+    const asJson = await fhirFetch(server, 'Patient', {
+      body: { resourceType: 'Patient' },
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(asJson.status).toBe(201);
     const r = await fhirFetch(server, `Patient/${id}?_format=json&_pretty=true`);
     expect(r.headers.get('content-type')).toContain('application/fhir+json');
@@ -32,7 +41,10 @@ describe('formats', () => {
     expect(a.body.resourceType).toBe('OperationOutcome');
     const b = await fhirFetch(server, `Patient/${id}`, { headers: { Accept: 'application/fhir+xml' } });
     expect(b.status).toBe(406);
-    const c = await fhirFetch(server, 'Patient', { body: '<Patient xmlns="http://hl7.org/fhir"/>', headers: { 'Content-Type': 'application/fhir+xml' } });
+    const c = await fhirFetch(server, 'Patient', {
+      body: '<Patient xmlns="http://hl7.org/fhir"/>',
+      headers: { 'Content-Type': 'application/fhir+xml' },
+    });
     expect(c.status).toBe(415);
     expect(c.body.resourceType).toBe('OperationOutcome');
   });
@@ -57,13 +69,22 @@ describe('formats', () => {
   });
 
   test('Prefer: return=minimal | representation | OperationOutcome', async () => {
-    const minimal = await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient' }, headers: { Prefer: 'return=minimal' } });
+    const minimal = await fhirFetch(server, 'Patient', {
+      body: { resourceType: 'Patient' },
+      headers: { Prefer: 'return=minimal' },
+    });
     expect(minimal.status).toBe(201);
     expect(minimal.text).toBe('');
     expect(minimal.headers.get('location')).toMatch(/\/Patient\/[\w-]+\/_history\/1$/);
-    const oo = await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient' }, headers: { Prefer: 'return=OperationOutcome' } });
+    const oo = await fhirFetch(server, 'Patient', {
+      body: { resourceType: 'Patient' },
+      headers: { Prefer: 'return=OperationOutcome' },
+    });
     expect(oo.body.resourceType).toBe('OperationOutcome');
-    const rep = await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient' }, headers: { Prefer: 'return=representation' } });
+    const rep = await fhirFetch(server, 'Patient', {
+      body: { resourceType: 'Patient' },
+      headers: { Prefer: 'return=representation' },
+    });
     expect(rep.body.resourceType).toBe('Patient');
   });
 
@@ -71,18 +92,40 @@ describe('formats', () => {
     const cs = await fhirFetch(server, 'metadata');
     expect(cs.body.resourceType).toBe('CapabilityStatement');
     expect(cs.body.fhirVersion).toBe('4.0.1');
-    const resources = cs.body.rest[0].resource as { type: string; interaction: { code: string }[]; searchParam: { name: string }[] }[];
+    const resources = cs.body.rest[0].resource as {
+      type: string;
+      interaction: { code: string }[];
+      searchParam: { name: string }[];
+    }[];
     expect(resources.length).toBeGreaterThan(140);
     const obs = resources.find((r) => r.type === 'Observation');
-    expect(obs?.interaction.map((i) => i.code)).toEqual(expect.arrayContaining(['read', 'vread', 'update', 'patch', 'delete', 'create', 'search-type', 'history-instance']));
-    expect(obs?.searchParam.map((p) => p.name)).toEqual(expect.arrayContaining(['code', 'subject', 'date', 'value-quantity', '_id', '_lastUpdated']));
+    expect(obs?.interaction.map((i) => i.code)).toEqual(
+      expect.arrayContaining([
+        'read',
+        'vread',
+        'update',
+        'patch',
+        'delete',
+        'create',
+        'search-type',
+        'history-instance',
+      ]),
+    );
+    expect(obs?.searchParam.map((p) => p.name)).toEqual(
+      expect.arrayContaining(['code', 'subject', 'date', 'value-quantity', '_id', '_lastUpdated']),
+    );
     // Composite parameters are not indexed yet and so are not advertised.
     expect(obs?.searchParam.map((p) => p.name)).not.toContain('code-value-quantity');
   });
 });
 
 describe('bad input never crashes', () => {
-  const send = (path: string, body: string, method = 'POST', contentType = 'application/fhir+json'): Promise<Response> =>
+  const send = (
+    path: string,
+    body: string,
+    method = 'POST',
+    contentType = 'application/fhir+json',
+  ): Promise<Response> =>
     fetch(`${server.fhirBase}/${path}`, { method, headers: { 'Content-Type': contentType }, body });
 
   test.each([
@@ -97,10 +140,27 @@ describe('bad input never crashes', () => {
     ['unknown type', 'Spaceship', '{"resourceType":"Spaceship"}', 'POST', 404],
     ['unsupported media type', 'Patient', 'name=x', 'POST', 415],
     ['method not allowed', 'Patient/_history', '', 'DELETE', 405],
-    ['deep nesting', 'Patient', '{"resourceType":"Patient","extension":' + '['.repeat(5000) + ']'.repeat(5000) + '}', 'POST', 400],
-    ['huge array', 'Patient', '{"resourceType":"Patient","name":[' + Array(150_001).fill('1').join(',') + ']}', 'POST', 413],
+    [
+      'deep nesting',
+      'Patient',
+      '{"resourceType":"Patient","extension":' + '['.repeat(5000) + ']'.repeat(5000) + '}',
+      'POST',
+      400,
+    ],
+    [
+      'huge array',
+      'Patient',
+      '{"resourceType":"Patient","name":[' + Array(150_001).fill('1').join(',') + ']}',
+      'POST',
+      413,
+    ],
   ])('%s', async (_name, path, body, method, status) => {
-    const res = await send(path, body, method, _name === 'unsupported media type' ? 'text/plain' : 'application/fhir+json');
+    const res = await send(
+      path,
+      body,
+      method,
+      _name === 'unsupported media type' ? 'text/plain' : 'application/fhir+json',
+    );
     expect(res.status).toBe(status);
     const json = (await res.json()) as { resourceType: string };
     expect(json.resourceType).toBe('OperationOutcome');
@@ -116,9 +176,15 @@ describe('bad input never crashes', () => {
     const limited = await startTestServer({ maxJsonArrayItems: 1000 });
     try {
       const body = '{"resourceType":"Patient","name":[' + Array(1001).fill('{}').join(',') + ']}';
-      const res = await fetch(`${limited.fhirBase}/Patient`, { method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body });
+      const res = await fetch(`${limited.fhirBase}/Patient`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/fhir+json' },
+        body,
+      });
       expect(res.status).toBe(400);
-      expect(((await res.json()) as { issue: { diagnostics: string }[] }).issue[0]?.diagnostics).toContain('array');
+      expect(((await res.json()) as { issue: { diagnostics: string }[] }).issue[0]?.diagnostics).toContain(
+        'array',
+      );
     } finally {
       await limited.close();
     }
@@ -133,7 +199,11 @@ describe('bad input never crashes', () => {
 describe('Binary', () => {
   test('raw bytes in, raw bytes out by content type; FHIR JSON on request', async () => {
     const bytes = Buffer.from([0x25, 0x50, 0x44, 0x46, 0x2d, 0x31, 0x00, 0xff, 0x10]);
-    const created = await fetch(`${server.fhirBase}/Binary`, { method: 'POST', headers: { 'Content-Type': 'application/pdf' }, body: bytes });
+    const created = await fetch(`${server.fhirBase}/Binary`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/pdf' },
+      body: bytes,
+    });
     expect(created.status).toBe(201);
     const { id: binId } = (await created.json()) as { id: string };
     const raw = await fetch(`${server.fhirBase}/Binary/${binId}`, { headers: { Accept: 'application/pdf' } });
@@ -143,8 +213,16 @@ describe('Binary', () => {
     expect(json.body.contentType).toBe('application/pdf');
     expect(Buffer.from(json.body.data, 'base64')).toEqual(bytes);
     // A FHIR JSON Binary with data is stored the same way.
-    const viaJson = await fhirFetch(server, 'Binary', { body: { resourceType: 'Binary', contentType: 'text/plain', data: Buffer.from('hello').toString('base64') } });
-    const text = await fetch(`${server.fhirBase}/Binary/${viaJson.body.id}`, { headers: { Accept: 'text/plain' } });
+    const viaJson = await fhirFetch(server, 'Binary', {
+      body: {
+        resourceType: 'Binary',
+        contentType: 'text/plain',
+        data: Buffer.from('hello').toString('base64'),
+      },
+    });
+    const text = await fetch(`${server.fhirBase}/Binary/${viaJson.body.id}`, {
+      headers: { Accept: 'text/plain' },
+    });
     expect(await text.text()).toBe('hello');
   });
 });

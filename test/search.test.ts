@@ -21,21 +21,33 @@ beforeAll(async () => {
     },
   });
   patientId = p.body.id;
-  await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient', name: [{ family: 'Other' }], gender: 'male', birthDate: '1950' } });
+  await fhirFetch(server, 'Patient', {
+    body: { resourceType: 'Patient', name: [{ family: 'Other' }], gender: 'male', birthDate: '1950' },
+  });
   const values = [3.4, 5.0, 6.8, 7.2];
   for (const [i, v] of values.entries()) {
     await fhirFetch(server, 'Observation', {
       body: {
         resourceType: 'Observation',
         status: i === 0 ? 'preliminary' : 'final',
-        code: { coding: [{ system: 'http://loinc.org', code: '2823-3', display: 'Potassium' }], text: 'Potassium serum' },
+        code: {
+          coding: [{ system: 'http://loinc.org', code: '2823-3', display: 'Potassium' }],
+          text: 'Potassium serum',
+        },
         subject: { reference: `Patient/${patientId}` },
         effectiveDateTime: `2024-01-0${i + 1}T08:00:00Z`,
         valueQuantity: { value: v, unit: 'mmol/L', system: 'http://unitsofmeasure.org', code: 'mmol/L' },
       },
     });
   }
-  await fhirFetch(server, 'RiskAssessment', { body: { resourceType: 'RiskAssessment', status: 'final', subject: { reference: `Patient/${patientId}` }, prediction: [{ probabilityDecimal: 0.25 }] } });
+  await fhirFetch(server, 'RiskAssessment', {
+    body: {
+      resourceType: 'RiskAssessment',
+      status: 'final',
+      subject: { reference: `Patient/${patientId}` },
+      prediction: [{ probabilityDecimal: 0.25 }],
+    },
+  });
 });
 afterAll(async () => {
   await server.close();
@@ -65,21 +77,27 @@ test('reference: Type/id, bare id, :Type modifier, chained AND', async () => {
   expect((await fhirFetch(server, `Observation?subject=Patient/${patientId}`)).body.entry).toHaveLength(4);
   expect((await fhirFetch(server, `Observation?patient=${patientId}`)).body.entry).toHaveLength(4);
   expect((await fhirFetch(server, `Observation?subject:Patient=${patientId}`)).body.entry).toHaveLength(4);
-  expect((await fhirFetch(server, `Observation?subject=Patient/${patientId}&status=preliminary`)).body.entry).toHaveLength(1);
+  expect(
+    (await fhirFetch(server, `Observation?subject=Patient/${patientId}&status=preliminary`)).body.entry,
+  ).toHaveLength(1);
 });
 
 test('date: prefixes and precision', async () => {
   expect(ids((await fhirFetch(server, 'Patient?birthdate=1980')).body)).toEqual([patientId]);
   expect(ids((await fhirFetch(server, 'Patient?birthdate=1980-05')).body)).toEqual([patientId]);
   expect(ids((await fhirFetch(server, 'Patient?birthdate=lt1960')).body)).toHaveLength(1);
-  expect((await fhirFetch(server, 'Observation?date=ge2024-01-02&date=lt2024-01-04')).body.entry).toHaveLength(2);
+  expect(
+    (await fhirFetch(server, 'Observation?date=ge2024-01-02&date=lt2024-01-04')).body.entry,
+  ).toHaveLength(2);
   expect((await fhirFetch(server, 'Observation?date=2024-01-03T08:00:00Z')).body.entry).toHaveLength(1);
   expect((await fhirFetch(server, 'Observation?date=not-a-date')).status).toBe(400);
 });
 
 test('quantity and number: prefixes, units and implicit precision', async () => {
   expect((await fhirFetch(server, 'Observation?value-quantity=gt6')).body.entry).toHaveLength(2);
-  expect((await fhirFetch(server, 'Observation?value-quantity=le5|http://unitsofmeasure.org|mmol/L')).body.entry).toHaveLength(2);
+  expect(
+    (await fhirFetch(server, 'Observation?value-quantity=le5|http://unitsofmeasure.org|mmol/L')).body.entry,
+  ).toHaveLength(2);
   expect((await fhirFetch(server, 'Observation?value-quantity=6.8||mmol/L')).body.entry).toHaveLength(1);
   // "7" means [6.5, 7.5): both 6.8 and 7.2 match; "7.2" means [7.15, 7.25).
   expect((await fhirFetch(server, 'Observation?value-quantity=7')).body.entry).toHaveLength(2);
@@ -99,7 +117,8 @@ test('_id, _lastUpdated and :missing', async () => {
 test('_sort on dates, _summary=count and _total', async () => {
   const asc = await fhirFetch(server, 'Observation?_sort=date');
   const desc = await fhirFetch(server, 'Observation?_sort=-date');
-  const dates = (b: { entry: { resource: { effectiveDateTime: string } }[] }): string[] => b.entry.map((e) => e.resource.effectiveDateTime);
+  const dates = (b: { entry: { resource: { effectiveDateTime: string } }[] }): string[] =>
+    b.entry.map((e) => e.resource.effectiveDateTime);
   expect(dates(asc.body)).toEqual([...dates(asc.body)].sort());
   expect(dates(desc.body)).toEqual([...dates(asc.body)].reverse());
   const count = await fhirFetch(server, 'Observation?_summary=count');
@@ -112,7 +131,11 @@ test('_sort on dates, _summary=count and _total', async () => {
 
 test('paging: next/previous links stay correct while data changes', async () => {
   const made: string[] = [];
-  for (let i = 0; i < 7; i++) made.push((await fhirFetch(server, 'Location', { body: { resourceType: 'Location', name: `Ward ${i}` } })).body.id);
+  for (let i = 0; i < 7; i++)
+    made.push(
+      (await fhirFetch(server, 'Location', { body: { resourceType: 'Location', name: `Ward ${i}` } })).body
+        .id,
+    );
   const seen: string[] = [];
   let page = await fhirFetch(server, 'Location?_count=3&_sort=_lastUpdated');
   const firstPage = ids(page.body);
@@ -144,7 +167,9 @@ test('Prefer: handling=strict rejects unknown parameters; lenient ignores and re
   const strict = await fhirFetch(server, 'Patient?foo=bar', { headers: { Prefer: 'handling=strict' } });
   expect(strict.status).toBe(400);
   expect(strict.body.issue[0].expression).toEqual(['foo']);
-  const lenient = await fhirFetch(server, 'Patient?foo=bar&gender=female', { headers: { Prefer: 'handling=lenient' } });
+  const lenient = await fhirFetch(server, 'Patient?foo=bar&gender=female', {
+    headers: { Prefer: 'handling=lenient' },
+  });
   expect(lenient.status).toBe(200);
   expect(ids(lenient.body)).toEqual([patientId]);
   const outcome = lenient.body.entry.find((e: { search: { mode: string } }) => e.search.mode === 'outcome');

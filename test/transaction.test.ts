@@ -13,7 +13,14 @@ afterAll(async () => {
 
 async function rowCounts(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  for (const t of ['resource', 'resource_version', 'sp_token', 'sp_string', 'sp_reference', 'resource_reference']) {
+  for (const t of [
+    'resource',
+    'resource_version',
+    'sp_token',
+    'sp_string',
+    'sp_reference',
+    'resource_reference',
+  ]) {
     const row = (await server.db(t).count('* as c').first()) as { c: string | number };
     out[t] = Number(row.c);
   }
@@ -21,19 +28,29 @@ async function rowCounts(): Promise<Record<string, number>> {
 }
 
 test('transaction: urn:uuid references and conditional references are resolved and rewritten', async () => {
-  await fhirFetch(server, 'Organization', { body: { resourceType: 'Organization', identifier: [{ system: 'urn:org', value: 'acme' }], name: 'Acme' } });
+  await fhirFetch(server, 'Organization', {
+    body: { resourceType: 'Organization', identifier: [{ system: 'urn:org', value: 'acme' }], name: 'Acme' },
+  });
   const bundle = {
     resourceType: 'Bundle',
     type: 'transaction',
     entry: [
       {
         fullUrl: 'urn:uuid:11111111-1111-4111-8111-111111111111',
-        resource: { resourceType: 'Observation', status: 'final', code: { text: 'hr' }, subject: { reference: 'urn:uuid:22222222-2222-4222-8222-222222222222' } },
+        resource: {
+          resourceType: 'Observation',
+          status: 'final',
+          code: { text: 'hr' },
+          subject: { reference: 'urn:uuid:22222222-2222-4222-8222-222222222222' },
+        },
         request: { method: 'POST', url: 'Observation' },
       },
       {
         fullUrl: 'urn:uuid:22222222-2222-4222-8222-222222222222',
-        resource: { resourceType: 'Patient', managingOrganization: { reference: 'Organization?identifier=urn:org|acme' } },
+        resource: {
+          resourceType: 'Patient',
+          managingOrganization: { reference: 'Organization?identifier=urn:org|acme' },
+        },
         request: { method: 'POST', url: 'Patient' },
       },
     ],
@@ -51,15 +68,28 @@ test('transaction: urn:uuid references and conditional references are resolved a
 });
 
 test('transaction: processed in spec order (DELETE, POST, PUT, GET) and GET sees the writes', async () => {
-  await fhirFetch(server, 'Patient/order-del', { method: 'PUT', body: { resourceType: 'Patient', id: 'order-del' } });
+  await fhirFetch(server, 'Patient/order-del', {
+    method: 'PUT',
+    body: { resourceType: 'Patient', id: 'order-del' },
+  });
   const res = await fhirFetch(server, '', {
     body: {
       resourceType: 'Bundle',
       type: 'transaction',
       entry: [
         { request: { method: 'GET', url: 'Patient?identifier=urn:t|order' } },
-        { resource: { resourceType: 'Patient', id: 'order-put', identifier: [{ system: 'urn:t', value: 'order' }] }, request: { method: 'PUT', url: 'Patient/order-put' } },
-        { resource: { resourceType: 'Patient', identifier: [{ system: 'urn:t', value: 'order' }] }, request: { method: 'POST', url: 'Patient' } },
+        {
+          resource: {
+            resourceType: 'Patient',
+            id: 'order-put',
+            identifier: [{ system: 'urn:t', value: 'order' }],
+          },
+          request: { method: 'PUT', url: 'Patient/order-put' },
+        },
+        {
+          resource: { resourceType: 'Patient', identifier: [{ system: 'urn:t', value: 'order' }] },
+          request: { method: 'POST', url: 'Patient' },
+        },
         { request: { method: 'DELETE', url: 'Patient/order-del' } },
       ],
     },
@@ -78,9 +108,19 @@ test('transaction: a failing entry rolls back everything and leaves no row behin
       resourceType: 'Bundle',
       type: 'transaction',
       entry: [
-        { fullUrl: 'urn:uuid:33333333-3333-4333-8333-333333333333', resource: { resourceType: 'Patient', name: [{ family: 'Rollback' }] }, request: { method: 'POST', url: 'Patient' } },
-        { resource: { resourceType: 'Binary', contentType: 'text/plain', data: 'aGVsbG8=' }, request: { method: 'POST', url: 'Binary' } },
-        { resource: { resourceType: 'Observation', status: 'bogus', code: { text: 'x' } }, request: { method: 'POST', url: 'Observation' } },
+        {
+          fullUrl: 'urn:uuid:33333333-3333-4333-8333-333333333333',
+          resource: { resourceType: 'Patient', name: [{ family: 'Rollback' }] },
+          request: { method: 'POST', url: 'Patient' },
+        },
+        {
+          resource: { resourceType: 'Binary', contentType: 'text/plain', data: 'aGVsbG8=' },
+          request: { method: 'POST', url: 'Binary' },
+        },
+        {
+          resource: { resourceType: 'Observation', status: 'bogus', code: { text: 'x' } },
+          request: { method: 'POST', url: 'Observation' },
+        },
       ],
     },
   });
@@ -90,7 +130,9 @@ test('transaction: a failing entry rolls back everything and leaves no row behin
   expect(await rowCounts()).toEqual(before);
   // The Binary's bytes were written to the blob store before the rollback; they are removed again.
   const blobDir = path.join(server.dataDir, 'blobs', 'sha256');
-  const files = fs.existsSync(blobDir) ? fs.readdirSync(blobDir, { recursive: true }).filter((f) => String(f).length > 3) : [];
+  const files = fs.existsSync(blobDir)
+    ? fs.readdirSync(blobDir, { recursive: true }).filter((f) => String(f).length > 3)
+    : [];
   expect(files).toEqual([]);
   expect((await fhirFetch(server, 'Patient?family=rollback')).body.entry).toBeUndefined();
 });
@@ -100,7 +142,17 @@ test('transaction: referential integrity is checked after all entries, and a dan
     body: {
       resourceType: 'Bundle',
       type: 'transaction',
-      entry: [{ resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/does-not-exist' } }, request: { method: 'POST', url: 'Observation' } }],
+      entry: [
+        {
+          resource: {
+            resourceType: 'Observation',
+            status: 'final',
+            code: { text: 'x' },
+            subject: { reference: 'Patient/does-not-exist' },
+          },
+          request: { method: 'POST', url: 'Observation' },
+        },
+      ],
     },
   });
   expect(res.status).toBe(400);
@@ -114,11 +166,20 @@ test('transaction: conditional create inside a bundle reuses the existing resour
     request: { method: 'POST', url: 'Patient', ifNoneExist: 'identifier=urn:t|tx-cond' },
   };
   const obs = {
-    resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'urn:uuid:44444444-4444-4444-8444-444444444444' } },
+    resource: {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'x' },
+      subject: { reference: 'urn:uuid:44444444-4444-4444-8444-444444444444' },
+    },
     request: { method: 'POST', url: 'Observation' },
   };
-  const a = await fhirFetch(server, '', { body: { resourceType: 'Bundle', type: 'transaction', entry: [entry, obs] } });
-  const b = await fhirFetch(server, '', { body: { resourceType: 'Bundle', type: 'transaction', entry: [entry, obs] } });
+  const a = await fhirFetch(server, '', {
+    body: { resourceType: 'Bundle', type: 'transaction', entry: [entry, obs] },
+  });
+  const b = await fhirFetch(server, '', {
+    body: { resourceType: 'Bundle', type: 'transaction', entry: [entry, obs] },
+  });
   expect(a.body.entry[0].response.status).toBe('201 Created');
   expect(b.body.entry[0].response.status).toBe('200 OK');
   expect(b.body.entry[1].resource.subject.reference).toBe(a.body.entry[1].resource.subject.reference);
@@ -130,8 +191,14 @@ test('batch: entries succeed or fail independently with per-entry status and Ope
       resourceType: 'Bundle',
       type: 'batch',
       entry: [
-        { resource: { resourceType: 'Patient', name: [{ family: 'BatchOk' }] }, request: { method: 'POST', url: 'Patient' } },
-        { resource: { resourceType: 'Patient', gender: 'nope' }, request: { method: 'POST', url: 'Patient' } },
+        {
+          resource: { resourceType: 'Patient', name: [{ family: 'BatchOk' }] },
+          request: { method: 'POST', url: 'Patient' },
+        },
+        {
+          resource: { resourceType: 'Patient', gender: 'nope' },
+          request: { method: 'POST', url: 'Patient' },
+        },
         { request: { method: 'GET', url: 'Patient/missing-id' } },
         { request: { method: 'GET', url: 'Patient?family=batchok' } },
       ],

@@ -9,7 +9,8 @@ afterAll(async () => {
   await server.close();
 });
 
-const expressions = (body: { issue: { expression?: string[] }[] }): string[] => body.issue.flatMap((i) => i.expression ?? []);
+const expressions = (body: { issue: { expression?: string[] }[] }): string[] =>
+  body.issue.flatMap((i) => i.expression ?? []);
 
 test('validation errors name the element: type, cardinality, unknown element, binding, invariant', async () => {
   const cases: [unknown, string][] = [
@@ -19,7 +20,10 @@ test('validation errors name the element: type, cardinality, unknown element, bi
     [{ resourceType: 'Observation', status: 'final' }, 'Observation.code'],
     [{ resourceType: 'Patient', contact: [{ gender: 'male' }] }, 'Patient.contact[0]'],
     [{ resourceType: 'Patient', name: { family: 'NotAnArray' } }, 'Patient.name'],
-    [{ resourceType: 'Patient', telecom: [{ system: 'pager-ish', value: '1' }] }, 'Patient.telecom[0].system'],
+    [
+      { resourceType: 'Patient', telecom: [{ system: 'pager-ish', value: '1' }] },
+      'Patient.telecom[0].system',
+    ],
   ];
   for (const [body, expression] of cases) {
     const res = await fhirFetch(server, (body as { resourceType: string }).resourceType, { body });
@@ -31,44 +35,74 @@ test('validation errors name the element: type, cardinality, unknown element, bi
 
 test('profiles in meta.profile that the server knows are enforced (US Core Patient)', async () => {
   const profile = 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient';
-  const bad = await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient', meta: { profile: [profile] }, gender: 'male' } });
+  const bad = await fhirFetch(server, 'Patient', {
+    body: { resourceType: 'Patient', meta: { profile: [profile] }, gender: 'male' },
+  });
   expect(bad.status).toBe(400);
-  expect(expressions(bad.body).some((e) => e.startsWith('Patient.identifier') || e.startsWith('Patient.name'))).toBe(true);
+  expect(
+    expressions(bad.body).some((e) => e.startsWith('Patient.identifier') || e.startsWith('Patient.name')),
+  ).toBe(true);
   const good = await fhirFetch(server, 'Patient', {
-    body: { resourceType: 'Patient', meta: { profile: [profile] }, gender: 'male', identifier: [{ system: 'urn:mrn', value: '1' }], name: [{ family: 'Core' }] },
+    body: {
+      resourceType: 'Patient',
+      meta: { profile: [profile] },
+      gender: 'male',
+      identifier: [{ system: 'urn:mrn', value: '1' }],
+      name: [{ family: 'Core' }],
+    },
   });
   expect(good.status).toBe(201);
   // An unknown profile is not an error on write.
-  const unknown = await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient', meta: { profile: ['http://example.org/unknown'] } } });
+  const unknown = await fhirFetch(server, 'Patient', {
+    body: { resourceType: 'Patient', meta: { profile: ['http://example.org/unknown'] } },
+  });
   expect(unknown.status).toBe(201);
 });
 
 test('$validate at type and instance level', async () => {
-  const typeLevel = await fhirFetch(server, 'Patient/$validate', { body: { resourceType: 'Patient', gender: 'robot' } });
+  const typeLevel = await fhirFetch(server, 'Patient/$validate', {
+    body: { resourceType: 'Patient', gender: 'robot' },
+  });
   expect(typeLevel.status).toBe(200);
   expect(typeLevel.body.resourceType).toBe('OperationOutcome');
   expect(expressions(typeLevel.body)).toContain('Patient.gender');
   const params = await fhirFetch(server, 'Patient/$validate', {
-    body: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: { resourceType: 'Patient', active: true } }] },
+    body: {
+      resourceType: 'Parameters',
+      parameter: [{ name: 'resource', resource: { resourceType: 'Patient', active: true } }],
+    },
   });
   expect(params.body.issue[0].severity).toBe('information');
   const created = await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient' } });
   const instance = await fhirFetch(server, `Patient/${created.body.id}/$validate`);
   expect(instance.status).toBe(200);
   expect(instance.body.issue[0].severity).toBe('information');
-  const withProfile = await fhirFetch(server, `Patient/${created.body.id}/$validate?profile=http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient`);
+  const withProfile = await fhirFetch(
+    server,
+    `Patient/${created.body.id}/$validate?profile=http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient`,
+  );
   expect(withProfile.body.issue.some((i: { severity: string }) => i.severity === 'error')).toBe(true);
 });
 
 test('referential integrity: missing target rejected, referenced resource cannot be deleted', async () => {
   const dangling = await fhirFetch(server, 'Observation', {
-    body: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/ghost' } },
+    body: {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'x' },
+      subject: { reference: 'Patient/ghost' },
+    },
   });
   expect(dangling.status).toBe(400);
   expect(expressions(dangling.body)).toContain('Observation.subject');
   const patient = await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient' } });
   const obs = await fhirFetch(server, 'Observation', {
-    body: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${patient.body.id}` } },
+    body: {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'x' },
+      subject: { reference: `Patient/${patient.body.id}` },
+    },
   });
   expect(obs.status).toBe(201);
   const del = await fhirFetch(server, `Patient/${patient.body.id}`, { method: 'DELETE' });
@@ -85,7 +119,12 @@ test('referential integrity can be switched off', async () => {
   const loose = await startTestServer({ referentialIntegrity: false });
   try {
     const res = await fhirFetch(loose, 'Observation', {
-      body: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/ghost' } },
+      body: {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { text: 'x' },
+        subject: { reference: 'Patient/ghost' },
+      },
     });
     expect(res.status).toBe(201);
   } finally {

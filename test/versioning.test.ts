@@ -9,14 +9,22 @@ afterAll(async () => {
   await server.close();
 });
 
-async function createPatient(extra: Record<string, unknown> = {}): Promise<{ id: string; etag: string; lastModified: string }> {
+async function createPatient(
+  extra: Record<string, unknown> = {},
+): Promise<{ id: string; etag: string; lastModified: string }> {
   const res = await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient', ...extra } });
   expect(res.status).toBe(201);
-  return { id: res.body.id, etag: res.headers.get('etag') ?? '', lastModified: res.headers.get('last-modified') ?? '' };
+  return {
+    id: res.body.id,
+    etag: res.headers.get('etag') ?? '',
+    lastModified: res.headers.get('last-modified') ?? '',
+  };
 }
 
 test('server sets meta, ETag, Last-Modified and a versioned Location', async () => {
-  const res = await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient', meta: { versionId: '99', lastUpdated: '2000-01-01T00:00:00Z' } } });
+  const res = await fhirFetch(server, 'Patient', {
+    body: { resourceType: 'Patient', meta: { versionId: '99', lastUpdated: '2000-01-01T00:00:00Z' } },
+  });
   expect(res.body.meta.versionId).toBe('1');
   expect(res.body.meta.lastUpdated).not.toBe('2000-01-01T00:00:00Z');
   expect(res.headers.get('etag')).toBe('W/"1"');
@@ -26,27 +34,58 @@ test('server sets meta, ETag, Last-Modified and a versioned Location', async () 
 
 test('If-Match: matching version updates, stale version is 412', async () => {
   const { id } = await createPatient();
-  const ok = await fhirFetch(server, `Patient/${id}`, { method: 'PUT', headers: { 'If-Match': 'W/"1"' }, body: { resourceType: 'Patient', id, active: true } });
+  const ok = await fhirFetch(server, `Patient/${id}`, {
+    method: 'PUT',
+    headers: { 'If-Match': 'W/"1"' },
+    body: { resourceType: 'Patient', id, active: true },
+  });
   expect(ok.status).toBe(200);
-  const stale = await fhirFetch(server, `Patient/${id}`, { method: 'PUT', headers: { 'If-Match': 'W/"1"' }, body: { resourceType: 'Patient', id, active: false } });
+  const stale = await fhirFetch(server, `Patient/${id}`, {
+    method: 'PUT',
+    headers: { 'If-Match': 'W/"1"' },
+    body: { resourceType: 'Patient', id, active: false },
+  });
   expect(stale.status).toBe(412);
   expect(stale.body.resourceType).toBe('OperationOutcome');
-  const del = await fhirFetch(server, `Patient/${id}`, { method: 'DELETE', headers: { 'If-Match': 'W/"1"' } });
+  const del = await fhirFetch(server, `Patient/${id}`, {
+    method: 'DELETE',
+    headers: { 'If-Match': 'W/"1"' },
+  });
   expect(del.status).toBe(412);
 });
 
 test('If-None-Match and If-Modified-Since answer 304 when unchanged', async () => {
   const { id, lastModified } = await createPatient();
-  expect((await fhirFetch(server, `Patient/${id}`, { headers: { 'If-None-Match': 'W/"1"' } })).status).toBe(304);
-  expect((await fhirFetch(server, `Patient/${id}`, { headers: { 'If-None-Match': 'W/"7"' } })).status).toBe(200);
-  expect((await fhirFetch(server, `Patient/${id}`, { headers: { 'If-Modified-Since': lastModified } })).status).toBe(304);
-  expect((await fhirFetch(server, `Patient/${id}`, { headers: { 'If-Modified-Since': 'Mon, 01 Jan 2001 00:00:00 GMT' } })).status).toBe(200);
+  expect((await fhirFetch(server, `Patient/${id}`, { headers: { 'If-None-Match': 'W/"1"' } })).status).toBe(
+    304,
+  );
+  expect((await fhirFetch(server, `Patient/${id}`, { headers: { 'If-None-Match': 'W/"7"' } })).status).toBe(
+    200,
+  );
+  expect(
+    (await fhirFetch(server, `Patient/${id}`, { headers: { 'If-Modified-Since': lastModified } })).status,
+  ).toBe(304);
+  expect(
+    (
+      await fhirFetch(server, `Patient/${id}`, {
+        headers: { 'If-Modified-Since': 'Mon, 01 Jan 2001 00:00:00 GMT' },
+      })
+    ).status,
+  ).toBe(200);
 });
 
 test('If-None-Match: * on PUT only creates', async () => {
-  const first = await fhirFetch(server, 'Patient/inm-1', { method: 'PUT', headers: { 'If-None-Match': '*' }, body: { resourceType: 'Patient', id: 'inm-1' } });
+  const first = await fhirFetch(server, 'Patient/inm-1', {
+    method: 'PUT',
+    headers: { 'If-None-Match': '*' },
+    body: { resourceType: 'Patient', id: 'inm-1' },
+  });
   expect(first.status).toBe(201);
-  const second = await fhirFetch(server, 'Patient/inm-1', { method: 'PUT', headers: { 'If-None-Match': '*' }, body: { resourceType: 'Patient', id: 'inm-1', active: true } });
+  const second = await fhirFetch(server, 'Patient/inm-1', {
+    method: 'PUT',
+    headers: { 'If-None-Match': '*' },
+    body: { resourceType: 'Patient', id: 'inm-1', active: true },
+  });
   expect(second.status).toBe(412);
 });
 
@@ -58,9 +97,16 @@ test('If-None-Exist: conditional create returns the existing match, 412 on sever
   const b = await fhirFetch(server, 'Patient', { body, headers });
   expect(b.status).toBe(200);
   expect(b.body.id).toBe(a.body.id);
-  await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient', identifier: [{ system: 'urn:mrn', value: 'dup' }] } });
-  await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient', identifier: [{ system: 'urn:mrn', value: 'dup' }] } });
-  const c = await fhirFetch(server, 'Patient', { body, headers: { 'If-None-Exist': 'identifier=urn:mrn|dup' } });
+  await fhirFetch(server, 'Patient', {
+    body: { resourceType: 'Patient', identifier: [{ system: 'urn:mrn', value: 'dup' }] },
+  });
+  await fhirFetch(server, 'Patient', {
+    body: { resourceType: 'Patient', identifier: [{ system: 'urn:mrn', value: 'dup' }] },
+  });
+  const c = await fhirFetch(server, 'Patient', {
+    body,
+    headers: { 'If-None-Exist': 'identifier=urn:mrn|dup' },
+  });
   expect(c.status).toBe(412);
 });
 
@@ -101,14 +147,21 @@ test('concurrent PUTs with the same If-Match: exactly one wins, history has no g
   expect(statuses.filter((s) => s === 200)).toHaveLength(1);
   expect(statuses.filter((s) => s === 412)).toHaveLength(n - 1);
   const history = await fhirFetch(server, `Patient/${id}/_history`);
-  expect(history.body.entry.map((e: { resource: { meta: { versionId: string } } }) => e.resource.meta.versionId)).toEqual(['2', '1']);
+  expect(
+    history.body.entry.map((e: { resource: { meta: { versionId: string } } }) => e.resource.meta.versionId),
+  ).toEqual(['2', '1']);
   // Without If-Match every writer gets its own version, numbered without gaps.
   await Promise.all(
     Array.from({ length: 8 }, (_, i) =>
-      fhirFetch(server, `Patient/${id}`, { method: 'PUT', body: { resourceType: 'Patient', id, name: [{ family: `Free${i}` }] } }),
+      fhirFetch(server, `Patient/${id}`, {
+        method: 'PUT',
+        body: { resourceType: 'Patient', id, name: [{ family: `Free${i}` }] },
+      }),
     ),
   );
   const after = await fhirFetch(server, `Patient/${id}/_history?_count=100`);
-  const versions = after.body.entry.map((e: { resource: { meta: { versionId: string } } }) => Number(e.resource.meta.versionId));
+  const versions = after.body.entry.map((e: { resource: { meta: { versionId: string } } }) =>
+    Number(e.resource.meta.versionId),
+  );
   expect(versions).toEqual(Array.from({ length: 10 }, (_, i) => 10 - i));
 });

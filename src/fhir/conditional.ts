@@ -22,7 +22,11 @@ export async function findMatches(
 ): Promise<Resource[]> {
   if (query.length === 0) throw badRequest(`Conditional criteria for ${resourceType} are empty`);
   repo.assertRead(req.access, resourceType);
-  const parsed = parseSearch(resourceType, query, deps.registry, { strict: true, defaultCount: 2, maxCount: 2 });
+  const parsed = parseSearch(resourceType, query, deps.registry, {
+    strict: true,
+    defaultCount: 2,
+    maxCount: 2,
+  });
   parsed.count = 2;
   const page = await executeSearch(repo.executor, parsed, { fhirBase: deps.fhirBase, now: deps.clock.now() });
   return page.contents.map((c) => JSON.parse(c) as Resource);

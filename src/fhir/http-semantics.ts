@@ -10,8 +10,12 @@ export interface Prefer {
 export function parsePrefer(header: string | undefined): Prefer {
   const out: Prefer = { respondAsync: false };
   for (const part of (header ?? '').split(/[,;]/)) {
-    const [k, v] = part.trim().split('=').map((s) => s.trim().replace(/^"|"$/g, ''));
-    if (k === 'return' && (v === 'minimal' || v === 'representation' || v === 'OperationOutcome')) out.return = v;
+    const [k, v] = part
+      .trim()
+      .split('=')
+      .map((s) => s.trim().replace(/^"|"$/g, ''));
+    if (k === 'return' && (v === 'minimal' || v === 'representation' || v === 'OperationOutcome'))
+      out.return = v;
     if (k === 'handling' && (v === 'strict' || v === 'lenient')) out.handling = v;
     if (k === 'respond-async') out.respondAsync = true;
   }
@@ -29,7 +33,8 @@ export function versionHeaders(resource: Resource, fhirBase: string): Record<str
   const h: Record<string, string> = {};
   if (resource.meta?.versionId) {
     h.ETag = `W/"${resource.meta.versionId}"`;
-    h['Content-Location'] = `${fhirBase}/${resource.resourceType}/${resource.id ?? ''}/_history/${resource.meta.versionId}`;
+    h['Content-Location'] =
+      `${fhirBase}/${resource.resourceType}/${resource.id ?? ''}/_history/${resource.meta.versionId}`;
   }
   if (resource.meta?.lastUpdated) h['Last-Modified'] = new Date(resource.meta.lastUpdated).toUTCString();
   return h;

@@ -25,16 +25,17 @@ export function createIntegrityHook(): WriteHook {
       if (event.kind === 'delete') pending.deleted.add(self);
       else {
         pending.deleted.delete(self);
-        for (const r of event.references) pending.refs.set(`${self} ${r.targetType}/${r.targetId}`, { ...r, source: self });
+        for (const r of event.references)
+          pending.refs.set(`${self} ${r.targetType}/${r.targetId}`, { ...r, source: self });
       }
       if (first) {
         scope.beforeCommit(async () => {
           for (const ref of pending.refs.values()) {
             const target = `${ref.targetType}/${ref.targetId}`;
             if (target === ref.source) continue;
-            const row = (await executor('resource')
+            const row: unknown = await executor('resource')
               .where({ resource_type: ref.targetType, id: ref.targetId, deleted: false })
-              .first('id')) as { id: string } | undefined;
+              .first('id');
             if (!row) throw badRequest(`${ref.source} references ${target}, which does not exist`, ref.path);
           }
           for (const key of pending.deleted) {

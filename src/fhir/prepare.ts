@@ -16,12 +16,17 @@ export function requireResourceBody(req: FhirRequest, type: string): Resource {
   }
   const rt = (body as { resourceType?: unknown }).resourceType;
   if (typeof rt !== 'string') throw badRequest('Missing resourceType', 'resourceType');
-  if (rt !== type) throw badRequest(`Resource type '${rt}' does not match URL type '${type}'`, 'resourceType');
+  if (rt !== type)
+    throw badRequest(`Resource type '${rt}' does not match URL type '${type}'`, 'resourceType');
   return body as Resource;
 }
 
 /** Strips server-managed meta and validates; throws a 400 OperationOutcome when invalid. */
-export async function prepareForWrite<T extends Resource>(resource: T, deps: FhirDeps, repo: Repository): Promise<T> {
+export async function prepareForWrite<T extends Resource>(
+  resource: T,
+  deps: FhirDeps,
+  repo: Repository,
+): Promise<T> {
   const copy = { ...resource };
   if (copy.meta) {
     const { versionId: _v, lastUpdated: _l, ...meta } = copy.meta;

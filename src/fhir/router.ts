@@ -52,7 +52,8 @@ export function createFhirDispatcher(): FhirHandler {
     if (type) assertKnownType(type, deps);
     if (id) assertValidId(id);
     const res = await handlers[route.interaction]({ ...req, params: route.params }, deps);
-    if (res.status >= 400 && !(res.body?.resourceType === 'OperationOutcome')) throw new FhirError(res.status, { code: 'exception', message: 'Error' });
+    if (res.status >= 400 && !(res.body?.resourceType === 'OperationOutcome'))
+      throw new FhirError(res.status, { code: 'exception', message: 'Error' });
     return res;
   };
   const batch = createBatchHandler(dispatch);

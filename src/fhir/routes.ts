@@ -31,7 +31,10 @@ export interface Route {
 export function resolveRoute(method: FhirMethod, path: string): Route | 'method' | undefined {
   const parts = path.split('/').filter((p) => p !== '');
   const m = method === 'HEAD' ? 'GET' : method;
-  const pick = (table: Partial<Record<FhirMethod, Interaction>>, params: Route['params']): Route | 'method' => {
+  const pick = (
+    table: Partial<Record<FhirMethod, Interaction>>,
+    params: Route['params'],
+  ): Route | 'method' => {
     const interaction = table[m];
     return interaction ? { interaction, params } : 'method';
   };
@@ -44,17 +47,28 @@ export function resolveRoute(method: FhirMethod, path: string): Route | 'method'
       if (a === '_history') return pick({ GET: 'history-system' }, {});
       if (a?.startsWith('$')) return undefined;
       return pick(
-        { GET: 'search-type', POST: 'create', PUT: 'conditional-update', PATCH: 'conditional-patch', DELETE: 'conditional-delete' },
+        {
+          GET: 'search-type',
+          POST: 'create',
+          PUT: 'conditional-update',
+          PATCH: 'conditional-patch',
+          DELETE: 'conditional-delete',
+        },
         { type: a },
       );
     case 2:
       if (b === '_search') return pick({ POST: 'search-type' }, { type: a });
       if (b === '_history') return pick({ GET: 'history-type' }, { type: a });
-      if (b?.startsWith('$')) return pick({ GET: 'operation-type', POST: 'operation-type' }, { type: a, operation: b.slice(1) });
+      if (b?.startsWith('$'))
+        return pick({ GET: 'operation-type', POST: 'operation-type' }, { type: a, operation: b.slice(1) });
       return pick({ GET: 'read', PUT: 'update', PATCH: 'patch', DELETE: 'delete' }, { type: a, id: b });
     case 3:
       if (c === '_history') return pick({ GET: 'history-instance' }, { type: a, id: b });
-      if (c?.startsWith('$')) return pick({ GET: 'operation-instance', POST: 'operation-instance' }, { type: a, id: b, operation: c.slice(1) });
+      if (c?.startsWith('$'))
+        return pick(
+          { GET: 'operation-instance', POST: 'operation-instance' },
+          { type: a, id: b, operation: c.slice(1) },
+        );
       return undefined;
     case 4:
       if (c === '_history') return pick({ GET: 'vread' }, { type: a, id: b, vid: d });

@@ -17,10 +17,17 @@ export function parseShaping(query: [string, string][]): Shaping {
   const out: Shaping = {};
   for (const [k, v] of query) {
     if (k === '_summary') {
-      if (!['true', 'text', 'data', 'false', 'count'].includes(v)) throw badRequest(`Invalid _summary '${v}'`, '_summary');
+      if (!['true', 'text', 'data', 'false', 'count'].includes(v))
+        throw badRequest(`Invalid _summary '${v}'`, '_summary');
       out.summary = v as Shaping['summary'];
     } else if (k === '_elements') {
-      out.elements = [...(out.elements ?? []), ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+      out.elements = [
+        ...(out.elements ?? []),
+        ...v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ];
     }
   }
   return out;
@@ -46,7 +53,11 @@ export function shapeResource<T extends Resource>(resource: T, shaping: Shaping)
     const keep = new Set([...mandatory, ...elements]);
     for (const [k, v] of Object.entries(src)) {
       const base = k.replace(/^_/, '');
-      if (keep.has(base) || [...keep].some((e) => e.endsWith('[x]') ? base.startsWith(e.slice(0, -3)) : false)) out[k] = v;
+      if (
+        keep.has(base) ||
+        [...keep].some((e) => (e.endsWith('[x]') ? base.startsWith(e.slice(0, -3)) : false))
+      )
+        out[k] = v;
     }
   } else if (summary === 'text') {
     for (const k of ['resourceType', 'id', 'meta', 'text', ...mandatory]) if (k in src) out[k] = src[k];
@@ -57,8 +68,15 @@ export function shapeResource<T extends Resource>(resource: T, shaping: Shaping)
     const summaryProps = schema.summaryProperties ?? new Set<string>();
     for (const [k, v] of Object.entries(src)) {
       const base = k.replace(/^_/, '');
-      const choiceBase = Object.keys(schema.elements).find((e) => e.endsWith('[x]') && base.startsWith(e.slice(0, -3)));
-      if (mandatory.has(base) || summaryProps.has(base) || (choiceBase && summaryProps.has(choiceBase.slice(0, -3)))) out[k] = v;
+      const choiceBase = Object.keys(schema.elements).find(
+        (e) => e.endsWith('[x]') && base.startsWith(e.slice(0, -3)),
+      );
+      if (
+        mandatory.has(base) ||
+        summaryProps.has(base) ||
+        (choiceBase && summaryProps.has(choiceBase.slice(0, -3)))
+      )
+        out[k] = v;
     }
   }
   markSubsetted(out);

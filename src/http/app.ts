@@ -42,7 +42,10 @@ export function createApp(deps: AppDeps, inFlight: InFlight): Koa {
       const interaction = (ctx.state.interaction as string | undefined) ?? 'other';
       deps.metrics.requests.inc({ interaction, method: ctx.method, status: String(ctx.status) });
       // Route-level fields only: paths and query strings can carry identifiers.
-      deps.logger.info({ requestId, method: ctx.method, interaction, status: ctx.status, ms: Date.now() - started }, 'request');
+      deps.logger.info(
+        { requestId, method: ctx.method, interaction, status: ctx.status, ms: Date.now() - started },
+        'request',
+      );
     }
   });
 
@@ -63,11 +66,12 @@ export function createApp(deps: AppDeps, inFlight: InFlight): Koa {
   const fhir = fhirAdapter(deps.dispatch, deps.fhir, deps.limits, deps.metrics);
   app.use(router.routes());
   app.use(async (ctx, next) => {
-    if (ctx.path === '/fhir' || ctx.path.startsWith('/fhir/')) return fhir(ctx, next);
-    return next();
+    if (ctx.path === '/fhir' || ctx.path.startsWith('/fhir/')) await fhir(ctx, next);
+    else await next();
   });
   app.use((ctx) => {
-    if (ctx.status === 404 && ctx.body === undefined) throw FhirError.of('not-found', `No route for ${ctx.path}`);
+    if (ctx.status === 404 && ctx.body === undefined)
+      throw FhirError.of('not-found', `No route for ${ctx.path}`);
   });
   return app;
 }

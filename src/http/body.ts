@@ -62,7 +62,8 @@ export function checkJsonShape(text: string, limits: BodyLimits): void {
       if (top >= 0 && isArray[top]) {
         const n = (counts[top] ?? 0) + 1;
         counts[top] = n;
-        if (n > limits.maxArrayItems) throw badRequest(`JSON array longer than ${limits.maxArrayItems} items`);
+        if (n > limits.maxArrayItems)
+          throw badRequest(`JSON array longer than ${limits.maxArrayItems} items`);
       }
     } else if (c > 32) {
       const top = counts.length - 1;

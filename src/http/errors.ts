@@ -15,7 +15,15 @@ export function errorFunnel(logger: Logger): Middleware {
       const e = toFhirError(err);
       if (!(err instanceof FhirError)) {
         const stack = (err as Error | undefined)?.stack?.split('\n').slice(1, 8).join('\n');
-        logger.error({ requestId: ctx.state.requestId as string, errName: (err as Error | undefined)?.name, errCode: (err as { code?: string } | undefined)?.code, stack }, 'unhandled error');
+        logger.error(
+          {
+            requestId: ctx.state.requestId as string,
+            errName: (err as Error | undefined)?.name,
+            errCode: (err as { code?: string } | undefined)?.code,
+            stack,
+          },
+          'unhandled error',
+        );
       }
       ctx.status = e.status;
       ctx.type = 'application/fhir+json';

@@ -14,7 +14,12 @@ function header(v: string | string[] | undefined): string | undefined {
 }
 
 /** The only place that knows both Koa and FHIR: HTTP in, FhirRequest to the dispatcher, FhirResponse out. */
-export function fhirAdapter(dispatch: FhirHandler, deps: FhirDeps, limits: BodyLimits, metrics: Metrics): Middleware {
+export function fhirAdapter(
+  dispatch: FhirHandler,
+  deps: FhirDeps,
+  limits: BodyLimits,
+  metrics: Metrics,
+): Middleware {
   return async (ctx) => {
     const started = process.hrtime.bigint();
     const method = ctx.method.toUpperCase();
@@ -28,7 +33,11 @@ export function fhirAdapter(dispatch: FhirHandler, deps: FhirDeps, limits: BodyL
       const type = typeof route === 'object' ? route.params.type : undefined;
       const binaryType = type === 'Binary';
       const format = query.find(([k]) => k === '_format')?.[1];
-      const out = responseFormat(format, ctx.get('Accept') || undefined, binaryType && (interaction === 'read' || interaction === 'vread'));
+      const out = responseFormat(
+        format,
+        ctx.get('Accept') || undefined,
+        binaryType && (interaction === 'read' || interaction === 'vread'),
+      );
 
       const req: FhirRequest = {
         method: method as FhirMethod,
@@ -45,12 +54,19 @@ export function fhirAdapter(dispatch: FhirHandler, deps: FhirDeps, limits: BodyL
         },
         access: SYSTEM_ACCESS,
       };
-      const hasBody = ['POST', 'PUT', 'PATCH'].includes(method) && (ctx.request.length > 0 || Boolean(ctx.get('Transfer-Encoding')));
-      const kind = requestBodyKind(req.headers.contentType, hasBody, binaryType && (method === 'POST' || method === 'PUT'));
+      const hasBody =
+        ['POST', 'PUT', 'PATCH'].includes(method) &&
+        (ctx.request.length > 0 || Boolean(ctx.get('Transfer-Encoding')));
+      const kind = requestBodyKind(
+        req.headers.contentType,
+        hasBody,
+        binaryType && (method === 'POST' || method === 'PUT'),
+      );
       if (kind !== 'none') {
         const buf = await readBody(ctx.req, limits.maxBytes);
         if (kind === 'raw') req.rawBody = buf;
-        else if (kind === 'form') req.query = [...req.query, ...new URLSearchParams(buf.toString('utf8')).entries()];
+        else if (kind === 'form')
+          req.query = [...req.query, ...new URLSearchParams(buf.toString('utf8')).entries()];
         else req.body = parseJsonBody(buf, limits);
       }
 

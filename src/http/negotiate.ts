@@ -1,6 +1,12 @@
 import { notAcceptable, unsupportedMediaType } from '../shared';
 
-const JSON_TYPES = ['application/fhir+json', 'application/json', 'json', 'application/json+fhir', 'text/json'];
+const JSON_TYPES = [
+  'application/fhir+json',
+  'application/json',
+  'json',
+  'application/json+fhir',
+  'text/json',
+];
 const XML_TYPES = ['application/fhir+xml', 'application/xml', 'xml', 'text/xml', 'application/xml+fhir'];
 
 function mediaType(h: string | undefined): string {
@@ -10,7 +16,11 @@ function mediaType(h: string | undefined): string {
 export type RequestBodyKind = 'json' | 'patch' | 'form' | 'raw' | 'none';
 
 /** Classifies the request body by Content-Type: FHIR JSON, JSON Patch, a search form, or raw Binary bytes. */
-export function requestBodyKind(contentType: string | undefined, hasBody: boolean, rawAllowed: boolean): RequestBodyKind {
+export function requestBodyKind(
+  contentType: string | undefined,
+  hasBody: boolean,
+  rawAllowed: boolean,
+): RequestBodyKind {
   if (!hasBody) return 'none';
   const mt = mediaType(contentType);
   if (JSON_TYPES.includes(mt)) return 'json';
@@ -25,19 +35,28 @@ export function requestBodyKind(contentType: string | undefined, hasBody: boolea
  * Response format from _format (which wins) or Accept. Returns the JSON media type to answer
  * with, or 'raw' when a Binary read should return the bytes themselves.
  */
-export function responseFormat(format: string | undefined, accept: string | undefined, binaryRead: boolean): string | 'raw' {
+export function responseFormat(
+  format: string | undefined,
+  accept: string | undefined,
+  binaryRead: boolean,
+): string {
   if (format !== undefined) {
     const f = format.toLowerCase();
     if (JSON_TYPES.includes(f)) return 'application/fhir+json';
     if (XML_TYPES.includes(f)) throw notAcceptable('XML is not supported; use _format=json');
     throw notAcceptable(`Unsupported _format '${format}'`);
   }
-  const types = (accept ?? '').split(',').map((t) => mediaType(t)).filter(Boolean);
+  const types = (accept ?? '')
+    .split(',')
+    .map((t) => mediaType(t))
+    .filter(Boolean);
   if (types.length === 0) return binaryRead ? 'raw' : 'application/fhir+json';
   if (types.includes('application/fhir+json')) return 'application/fhir+json';
-  if (types.includes('application/json') || types.includes('application/json+fhir')) return 'application/json';
+  if (types.includes('application/json') || types.includes('application/json+fhir'))
+    return 'application/json';
   if (binaryRead) return 'raw';
   if (types.some((t) => t === '*/*' || t === 'application/*')) return 'application/fhir+json';
-  if (types.some((t) => XML_TYPES.includes(t))) throw notAcceptable('XML is not supported; accept application/fhir+json');
+  if (types.some((t) => XML_TYPES.includes(t)))
+    throw notAcceptable('XML is not supported; accept application/fhir+json');
   throw notAcceptable(`Cannot produce any of: ${types.join(', ')}`);
 }

@@ -32,7 +32,12 @@ export function extractIndexRows(
       const key = JSON.stringify(row);
       if (seen.has(key)) continue;
       seen.add(key);
-      rows.push({ resource_type: resource.resourceType, resource_id: resource.id ?? '', code: def.code, ...row });
+      rows.push({
+        resource_type: resource.resourceType,
+        resource_id: resource.id ?? '',
+        code: def.code,
+        ...row,
+      });
     }
     out.set(strategy.table, rows);
   }

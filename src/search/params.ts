@@ -44,7 +44,9 @@ export class SearchParamRegistry {
           code: sp.code,
           type: sp.type,
           url,
-          expression: sp.expression ? getSearchParameterDetails(resourceType, sp).parsedExpression : undefined,
+          expression: sp.expression
+            ? getSearchParameterDetails(resourceType, sp).parsedExpression
+            : undefined,
           targets: sp.target ?? [],
         });
       }

@@ -111,7 +111,8 @@ export function parseSearch(
         continue;
       }
       case '_total':
-        if (!['none', 'estimate', 'accurate'].includes(value)) throw badRequest(`Invalid _total '${value}'`, '_total');
+        if (!['none', 'estimate', 'accurate'].includes(value))
+          throw badRequest(`Invalid _total '${value}'`, '_total');
         result.total = value as SearchQuery['total'];
         continue;
       case '_cursor':

@@ -46,7 +46,9 @@ function conditionFor(p: ParsedParam, ctx: SearchContext): SqlFragment {
     const missing = p.values[0] === 'true';
     return { sql: `${missing ? 'NOT ' : ''}EXISTS (SELECT 1 ${head})`, bindings: [code] };
   }
-  const matches = p.values.map((v) => strategy.match(v, { def: p.def, modifier: p.modifier, fhirBase: ctx.fhirBase, now: ctx.now }));
+  const matches = p.values.map((v) =>
+    strategy.match(v, { def: p.def, modifier: p.modifier, fhirBase: ctx.fhirBase, now: ctx.now }),
+  );
   const negate = matches.some((m) => m.negate);
   const inner = orFragments(matches);
   return {
@@ -57,7 +59,10 @@ function conditionFor(p: ParsedParam, ctx: SearchContext): SqlFragment {
 
 function orFragments(parts: SqlFragment[]): SqlFragment {
   if (parts.length === 1 && parts[0]) return { sql: `(${parts[0].sql})`, bindings: parts[0].bindings };
-  return { sql: `(${parts.map((p) => `(${p.sql})`).join(' OR ')})`, bindings: parts.flatMap((p) => p.bindings) };
+  return {
+    sql: `(${parts.map((p) => `(${p.sql})`).join(' OR ')})`,
+    bindings: parts.flatMap((p) => p.bindings),
+  };
 }
 
 function sortKeys(query: SearchQuery): SortKey[] {
@@ -84,13 +89,27 @@ function sortKeys(query: SearchQuery): SortKey[] {
   });
 }
 
-const tokenSort = { asc: 'min(i.value)', desc: 'max(i.value)', sqlType: 'text', nullAsc: '\u{10FFFF}', nullDesc: '' };
+const tokenSort = {
+  asc: 'min(i.value)',
+  desc: 'max(i.value)',
+  sqlType: 'text',
+  nullAsc: '\u{10FFFF}',
+  nullDesc: '',
+};
 
 /** Keyset predicate "after the cursor row" in the page's own order (tie-breaker: id ascending). */
-function keysetCondition(keys: SortKey[], idDescending: boolean, cursor: Cursor, reverse: boolean): SqlFragment {
+function keysetCondition(
+  keys: SortKey[],
+  idDescending: boolean,
+  cursor: Cursor,
+  reverse: boolean,
+): SqlFragment {
   const ors: string[] = [];
   const bindings: unknown[] = [];
-  const cols = [...keys.map((k, n) => ({ col: `q.s${n}`, cast: k.sqlType, desc: k.descending })), { col: 'q.id', cast: 'text', desc: idDescending }];
+  const cols = [
+    ...keys.map((k, n) => ({ col: `q.s${n}`, cast: k.sqlType, desc: k.descending })),
+    { col: 'q.id', cast: 'text', desc: idDescending },
+  ];
   const vals = [...cursor.keys, cursor.id];
   for (let j = 0; j < cols.length; j++) {
     const terms: string[] = [];
@@ -121,11 +140,15 @@ function applyFilters(qb: Knex.QueryBuilder, query: SearchQuery, ctx: SearchCont
 export async function countMatches(exec: Executor, query: SearchQuery, ctx: SearchContext): Promise<number> {
   const qb = exec('resource as r');
   applyFilters(qb, query, ctx);
-  const row = (await qb.count<{ count: string | number }[]>('* as count').first()) as { count: string | number } | undefined;
+  const row: { count?: string | number } | undefined = await qb.count('* as count').first();
   return Number(row?.count ?? 0);
 }
 
-export async function executeSearch(exec: Executor, query: SearchQuery, ctx: SearchContext): Promise<SearchPage> {
+export async function executeSearch(
+  exec: Executor,
+  query: SearchQuery,
+  ctx: SearchContext,
+): Promise<SearchPage> {
   const keys = sortKeys(query);
   const idRule = query.sort.find((s) => s.def.code === '_id');
   const idDescending = idRule?.descending ?? false;
@@ -157,12 +180,18 @@ export async function executeSearch(exec: Executor, query: SearchQuery, ctx: Sea
   return {
     contents: page.map((r) => String(r.content)),
     next: reverse ? cursorOf(last, 'next') : hasMore ? cursorOf(last, 'next') : undefined,
-    prev: reverse ? (hasMore ? cursorOf(first, 'prev') : undefined) : query.cursor ? cursorOf(first, 'prev') : undefined,
+    prev: reverse
+      ? hasMore
+        ? cursorOf(first, 'prev')
+        : undefined
+      : query.cursor
+        ? cursorOf(first, 'prev')
+        : undefined,
   };
 }
 
 function keyString(v: unknown): string | null {
   if (v === null || v === undefined) return null;
   if (v instanceof Date) return v.toISOString();
-  return String(v);
+  return typeof v === 'number' || typeof v === 'string' ? String(v) : JSON.stringify(v);
 }

@@ -9,7 +9,11 @@ export interface AccessContext {
   readonly roles: readonly string[];
 }
 
-export const SYSTEM_ACCESS: AccessContext = Object.freeze({ kind: 'system', actor: 'system', roles: ['system'] });
+export const SYSTEM_ACCESS: AccessContext = Object.freeze({
+  kind: 'system',
+  actor: 'system',
+  roles: ['system'],
+});
 
 /**
  * The single place authorization will be decided. Until users exist only the system may act;

@@ -53,7 +53,11 @@ export class FhirError extends Error {
 }
 
 function isOutcome(x: unknown): x is OperationOutcome {
-  return typeof x === 'object' && x !== null && (x as { resourceType?: unknown }).resourceType === 'OperationOutcome';
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    (x as { resourceType?: unknown }).resourceType === 'OperationOutcome'
+  );
 }
 
 export function buildOutcome(issues: IssueInput[]): OperationOutcome {
@@ -61,7 +65,7 @@ export function buildOutcome(issues: IssueInput[]): OperationOutcome {
     resourceType: 'OperationOutcome',
     issue: issues.map((i) => ({
       severity: i.severity ?? 'error',
-      code: i.code as OperationOutcomeIssue['code'],
+      code: i.code,
       details: { text: i.message },
       diagnostics: i.message,
       ...(i.expression ? { expression: Array.isArray(i.expression) ? i.expression : [i.expression] } : {}),
@@ -82,7 +86,8 @@ export const conflict = (message: string, expression?: string | string[]): FhirE
 export const preconditionFailed = (message: string): FhirError =>
   new FhirError(412, { code: 'conflict', message });
 export const methodNotAllowed = (message: string): FhirError => FhirError.of('not-supported', message);
-export const notAcceptable = (message: string): FhirError => new FhirError(406, { code: 'not-supported', message });
+export const notAcceptable = (message: string): FhirError =>
+  new FhirError(406, { code: 'not-supported', message });
 export const unsupportedMediaType = (message: string): FhirError =>
   new FhirError(415, { code: 'not-supported', message });
 export const payloadTooLarge = (message: string): FhirError => FhirError.of('too-costly', message);

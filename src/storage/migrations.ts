@@ -22,7 +22,9 @@ const MIGRATIONS: Migration[] = [
   {
     name: '001_resources',
     async up(db) {
-      await runScript(db, `
+      await runScript(
+        db,
+        `
         CREATE TABLE resource (
           resource_type text NOT NULL,
           id text NOT NULL,
@@ -63,13 +65,16 @@ const MIGRATIONS: Migration[] = [
           PRIMARY KEY (id, version_id)
         );
         CREATE INDEX binary_blob_key ON binary_blob (blob_key);
-      `);
+      `,
+      );
     },
   },
   {
     name: '002_search_index',
     async up(db) {
-      await runScript(db, `
+      await runScript(
+        db,
+        `
         CREATE TABLE sp_token (
           resource_type text NOT NULL, resource_id text NOT NULL, code text NOT NULL,
           system text, value text, display text
@@ -111,7 +116,8 @@ const MIGRATIONS: Migration[] = [
         );
         CREATE INDEX sp_uri_value ON sp_uri (resource_type, code, value);
         CREATE INDEX sp_uri_res ON sp_uri (resource_type, resource_id);
-      `);
+      `,
+      );
     },
   },
 ];

@@ -95,13 +95,21 @@ export class Repository {
     }
   }
 
-  async readStored(access: AccessContext, resourceType: string, id: string): Promise<StoredVersion | undefined> {
+  async readStored(
+    access: AccessContext,
+    resourceType: string,
+    id: string,
+  ): Promise<StoredVersion | undefined> {
     this.assertRead(access, resourceType);
     const row = await this.exec<ResourceRow>('resource').where({ resource_type: resourceType, id }).first();
     return row ? toStored(row) : undefined;
   }
 
-  async read<T extends Resource = Resource>(access: AccessContext, resourceType: string, id: string): Promise<T> {
+  async read<T extends Resource = Resource>(
+    access: AccessContext,
+    resourceType: string,
+    id: string,
+  ): Promise<T> {
     const stored = await this.readStored(access, resourceType, id);
     if (!stored) throw notFound(`${resourceType}/${id} not found`);
     if (stored.deleted || stored.content === null) throw gone(`${resourceType}/${id} has been deleted`);
@@ -122,7 +130,8 @@ export class Repository {
           .first()
       : undefined;
     if (!row) throw notFound(`${resourceType}/${id}/_history/${versionId} not found`);
-    if (row.deleted || row.content === null) throw gone(`${resourceType}/${id}/_history/${versionId} is a deletion`);
+    if (row.deleted || row.content === null)
+      throw gone(`${resourceType}/${id}/_history/${versionId} is a deletion`);
     return JSON.parse(row.content) as T;
   }
 
@@ -132,22 +141,36 @@ export class Repository {
     options: { id?: string; binary?: Buffer } = {},
   ): Promise<T> {
     const id = options.id ?? randomUUID();
-    const result = await this.update(access, { ...resource, id }, { createOnly: true, method: 'POST', ...options });
+    const result = await this.update(
+      access,
+      { ...resource, id },
+      { createOnly: true, method: 'POST', ...options },
+    );
     return result.resource;
   }
 
-  async update<T extends Resource>(access: AccessContext, resource: T, options: UpdateOptions = {}): Promise<WriteResult<T>> {
+  async update<T extends Resource>(
+    access: AccessContext,
+    resource: T,
+    options: UpdateOptions = {},
+  ): Promise<WriteResult<T>> {
     this.assertWrite(access, resource.resourceType);
     const id = resource.id;
-    if (!id) throw new FhirError(400, { code: 'invalid', message: 'Resource id is required', expression: 'id' });
+    if (!id)
+      throw new FhirError(400, { code: 'invalid', message: 'Resource id is required', expression: 'id' });
     return this.transaction(async (repo) => {
-      const current = await repo.exec<ResourceRow>('resource')
+      const current = await repo
+        .exec<ResourceRow>('resource')
         .where({ resource_type: resource.resourceType, id })
         .forUpdate()
         .first();
       const live = current && !current.deleted;
       if (options.createOnly && live) {
-        if (options.method === 'POST') throw new FhirError(409, { code: 'duplicate', message: `${resource.resourceType}/${id} already exists` });
+        if (options.method === 'POST')
+          throw new FhirError(409, {
+            code: 'duplicate',
+            message: `${resource.resourceType}/${id} already exists`,
+          });
         throw preconditionFailed(`${resource.resourceType}/${id} already exists`);
       }
       if (options.ifMatch !== undefined && (!live || current.version_id !== options.ifMatch)) {
@@ -161,16 +184,28 @@ export class Repository {
       }
       const versionId = (current?.version_id ?? 0) + 1;
       const lastUpdated = repo.deps.clock.now();
-      const stored = withMeta(body, versionId, lastUpdated) as T;
+      const stored = withMeta(body, versionId, lastUpdated);
       const content = serialize(stored);
       const method: WriteMethod = options.method ?? 'PUT';
-      const row = { resource_type: resource.resourceType, id, version_id: versionId, last_updated: lastUpdated, deleted: false, content };
-      if (current) await repo.exec('resource').where({ resource_type: resource.resourceType, id }).update(row);
+      const row = {
+        resource_type: resource.resourceType,
+        id,
+        version_id: versionId,
+        last_updated: lastUpdated,
+        deleted: false,
+        content,
+      };
+      if (current)
+        await repo.exec('resource').where({ resource_type: resource.resourceType, id }).update(row);
       else await repo.exec('resource').insert(row);
       await repo.exec('resource_version').insert({ ...row, method });
       if (binary) await repo.storeBinary(id, versionId, binary);
       await repo.afterWrite(access, live ? 'update' : 'create', stored, versionId);
-      return { resource: binary ? ({ ...stored, data: binary.toString('base64') } as T) : stored, created: !live, changed: true };
+      return {
+        resource: binary ? { ...stored, data: binary.toString('base64') } : stored,
+        created: !live,
+        changed: true,
+      };
     });
   }
 
@@ -182,18 +217,41 @@ export class Repository {
   ): Promise<{ existed: boolean; versionId?: number }> {
     this.assertWrite(access, resourceType);
     return this.transaction(async (repo) => {
-      const current = await repo.exec<ResourceRow>('resource').where({ resource_type: resourceType, id }).forUpdate().first();
-      if (options.ifMatch !== undefined && (!current || current.deleted || current.version_id !== options.ifMatch)) {
+      const current = await repo
+        .exec<ResourceRow>('resource')
+        .where({ resource_type: resourceType, id })
+        .forUpdate()
+        .first();
+      if (
+        options.ifMatch !== undefined &&
+        (!current || current.deleted || current.version_id !== options.ifMatch)
+      ) {
         throw preconditionFailed(`Version conflict: If-Match ${options.ifMatch}`);
       }
       if (!current || current.deleted) return { existed: false };
       const versionId = current.version_id + 1;
-      const row = { resource_type: resourceType, id, version_id: versionId, last_updated: repo.deps.clock.now(), deleted: true, content: null };
+      const row = {
+        resource_type: resourceType,
+        id,
+        version_id: versionId,
+        last_updated: repo.deps.clock.now(),
+        deleted: true,
+        content: null,
+      };
       await repo.exec('resource').where({ resource_type: resourceType, id }).update(row);
       await repo.exec('resource_version').insert({ ...row, method: 'DELETE' });
       await repo.clearIndexes(resourceType, id);
       for (const hook of repo.deps.hooks) {
-        await hook.afterWrite({ kind: 'delete', access, resourceType, id, versionId, references: [], executor: repo.exec, scope: repo.requireScope() });
+        await hook.afterWrite({
+          kind: 'delete',
+          access,
+          resourceType,
+          id,
+          versionId,
+          references: [],
+          executor: repo.exec,
+          scope: repo.requireScope(),
+        });
       }
       return { existed: true, versionId };
     });
@@ -201,7 +259,8 @@ export class Repository {
 
   async history(access: AccessContext, query: HistoryQuery): Promise<HistoryPage> {
     if (query.resourceType) this.assertRead(access, query.resourceType);
-    else if (!this.deps.policy.canRead(access, '*')) throw new FhirError(403, { code: 'forbidden', message: 'Not allowed' });
+    else if (!this.deps.policy.canRead(access, '*'))
+      throw new FhirError(403, { code: 'forbidden', message: 'Not allowed' });
     const base = this.exec<VersionRow>('resource_version');
     if (query.resourceType) void base.where('resource_type', query.resourceType);
     if (query.id) void base.where('id', query.id);
@@ -226,8 +285,7 @@ export class Repository {
   ): Promise<{ size: number; stream: Readable } | undefined> {
     this.assertRead(access, 'Binary');
     const row = (await this.exec('binary_blob').where({ id, version_id: versionId }).first()) as
-      | { blob_key: string; size: string | number }
-      | undefined;
+      { blob_key: string; size: string | number } | undefined;
     if (!row) return undefined;
     return { size: Number(row.size), stream: await this.deps.blobs.get(row.blob_key) };
   }
@@ -251,28 +309,50 @@ export class Repository {
     const blobs = this.deps.blobs;
     const exec = this.deps.db;
     this.requireScope().onRollback(async () => {
-      const still = await exec('binary_blob').where({ blob_key: info.key }).first();
+      const still: unknown = await exec('binary_blob').where({ blob_key: info.key }).first();
       if (!still) await blobs.delete(info.key);
     });
     await this.exec('binary_blob').insert({ id, version_id: versionId, blob_key: info.key, size: info.size });
   }
 
   private async clearIndexes(resourceType: string, id: string): Promise<void> {
-    for (const table of INDEX_TABLES) await this.exec(table).where({ resource_type: resourceType, resource_id: id }).delete();
+    for (const table of INDEX_TABLES)
+      await this.exec(table).where({ resource_type: resourceType, resource_id: id }).delete();
     await this.exec('resource_reference').where({ src_type: resourceType, src_id: id }).delete();
   }
 
-  private async afterWrite(access: AccessContext, kind: 'create' | 'update', resource: Resource, versionId: number): Promise<void> {
+  private async afterWrite(
+    access: AccessContext,
+    kind: 'create' | 'update',
+    resource: Resource,
+    versionId: number,
+  ): Promise<void> {
     const id = resource.id ?? '';
     const references = collectLocalReferences(resource, this.deps.fhirBase);
     if (kind === 'update') await this.clearIndexes(resource.resourceType, id);
     if (references.length > 0) {
       await this.exec('resource_reference').insert(
-        references.map((r) => ({ src_type: resource.resourceType, src_id: id, target_type: r.targetType, target_id: r.targetId, path: r.path })),
+        references.map((r) => ({
+          src_type: resource.resourceType,
+          src_id: id,
+          target_type: r.targetType,
+          target_id: r.targetId,
+          path: r.path,
+        })),
       );
     }
     for (const hook of this.deps.hooks) {
-      await hook.afterWrite({ kind, access, resourceType: resource.resourceType, id, versionId, resource, references, executor: this.exec, scope: this.requireScope() });
+      await hook.afterWrite({
+        kind,
+        access,
+        resourceType: resource.resourceType,
+        id,
+        versionId,
+        resource,
+        references,
+        executor: this.exec,
+        scope: this.requireScope(),
+      });
     }
   }
 }
@@ -280,7 +360,7 @@ export class Repository {
 /** Binary.data lives in the blob store, not in the resource row. */
 function splitBinary<T extends Resource>(resource: T, raw?: Buffer): { body: T; binary?: Buffer } {
   if (resource.resourceType !== 'Binary') return { body: resource };
-  const { data, ...rest } = resource as Binary;
+  const { data, ...rest } = resource;
   const binary = raw ?? (data !== undefined ? Buffer.from(data, 'base64') : undefined);
   return { body: rest as T, binary };
 }

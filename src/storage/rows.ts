@@ -18,7 +18,7 @@ export function toStored(row: ResourceRow): StoredVersion {
   return {
     resourceType: row.resource_type,
     id: row.id,
-    versionId: Number(row.version_id),
+    versionId: row.version_id,
     lastUpdated: row.last_updated instanceof Date ? row.last_updated : new Date(row.last_updated),
     deleted: row.deleted,
     content: row.content,

@@ -46,7 +46,8 @@ function valueFor(typeCode: string, binding: string | undefined, depth: number):
   if (typeCode === 'Quantity' || typeCode === 'SimpleQuantity') return { value: 1 };
   if (typeCode === 'Money') return { value: 1, currency: 'USD' };
   if (typeCode === 'Period') return { start: '2020-01-01' };
-  if (typeCode === 'Narrative') return { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">x</div>' };
+  if (typeCode === 'Narrative')
+    return { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">x</div>' };
   return fill(typeCode, depth + 1);
 }
 
@@ -66,16 +67,34 @@ function fill(typeName: string, depth: number): Record<string, unknown> {
 
 /** Elements that invariants (not cardinality) require, per type. */
 const INVARIANT_EXTRAS: Record<string, Record<string, unknown>> = {
-  AllergyIntolerance: { clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: 'active' }] } },
+  AllergyIntolerance: {
+    clinicalStatus: {
+      coding: [
+        { system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: 'active' },
+      ],
+    },
+  },
   Appointment: { participant: [{ status: 'accepted', type: [{ text: 'x' }] }] },
   AppointmentResponse: { participantType: [{ text: 'x' }] },
   Bundle: { type: 'collection' },
   CapabilityStatement: { kind: 'capability', rest: [{ mode: 'server' }], software: { name: 'x' } },
   Consent: { policyRule: { text: 'x' } },
-  ImmunizationRecommendation: { recommendation: [{ forecastStatus: { text: 'due' }, vaccineCode: [{ text: 'x' }] }] },
+  ImmunizationRecommendation: {
+    recommendation: [{ forecastStatus: { text: 'due' }, vaccineCode: [{ text: 'x' }] }],
+  },
   InsurancePlan: { name: 'Plan' },
-  Linkage: { item: [{ type: 'source', resource: { display: 'a' } }, { type: 'alternate', resource: { display: 'b' } }] },
-  StructureDefinition: { differential: { element: [{ id: 'Patient', path: 'Patient' }] }, type: 'Patient', baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Patient', derivation: 'constraint' },
+  Linkage: {
+    item: [
+      { type: 'source', resource: { display: 'a' } },
+      { type: 'alternate', resource: { display: 'b' } },
+    ],
+  },
+  StructureDefinition: {
+    differential: { element: [{ id: 'Patient', path: 'Patient' }] },
+    type: 'Patient',
+    baseDefinition: 'http://hl7.org/fhir/StructureDefinition/Patient',
+    derivation: 'constraint',
+  },
   TerminologyCapabilities: { kind: 'capability', software: { name: 'x' } },
 };
 

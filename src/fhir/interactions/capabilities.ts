@@ -2,7 +2,17 @@ import type { CapabilityStatement, CapabilityStatementRestResource } from '@medp
 import { COLUMN_PARAMS, isSearchable } from '../../search';
 import type { FhirDeps, FhirRequest, FhirResponse } from '../types';
 
-const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'] as const;
+const TYPE_INTERACTIONS = [
+  'read',
+  'vread',
+  'update',
+  'patch',
+  'delete',
+  'history-instance',
+  'history-type',
+  'create',
+  'search-type',
+] as const;
 
 /** Generated from what really exists: every stored type, its interactions and its indexed search parameters. */
 export function buildCapabilityStatement(deps: FhirDeps): CapabilityStatement {
@@ -21,7 +31,9 @@ export function buildCapabilityStatement(deps: FhirDeps): CapabilityStatement {
     searchParam: [...deps.registry.forType(type).values()]
       .filter((d) => COLUMN_PARAMS.has(d.code) || isSearchable(d.type))
       .map((d) => ({ name: d.code, definition: d.url, type: d.type })),
-    operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
+    operation: [
+      { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' },
+    ],
   }));
   return {
     resourceType: 'CapabilityStatement',

@@ -9,7 +9,10 @@ import { typeOf } from './params';
 /** A Binary posted as raw bytes (any non-FHIR content type) becomes a Binary resource. */
 export function bodyForWrite(req: FhirRequest, type: string): { resource: Resource; binary?: Buffer } {
   if (type === 'Binary' && req.rawBody) {
-    const binary: Binary = { resourceType: 'Binary', contentType: req.headers.contentType ?? 'application/octet-stream' };
+    const binary: Binary = {
+      resourceType: 'Binary',
+      contentType: req.headers.contentType ?? 'application/octet-stream',
+    };
     return { resource: binary, binary: req.rawBody };
   }
   return { resource: requireResourceBody(req, type) };

@@ -16,7 +16,8 @@ export async function conditionalDeleteInteraction(req: FhirRequest, deps: FhirD
   const type = typeOf(req);
   return deps.repo.transaction(async (repo) => {
     const matches = await findMatches(deps, repo, req, type, req.query);
-    if (matches.length > 1) throw preconditionFailed(`Conditional delete matched ${matches.length} resources`);
+    if (matches.length > 1)
+      throw preconditionFailed(`Conditional delete matched ${matches.length} resources`);
     const match = matches[0];
     if (!match) return { status: 200, body: informational('No resource matched; nothing deleted') };
     const result = await repo.delete(req.access, type, match.id ?? '');

@@ -39,10 +39,11 @@ export async function historyInteraction(req: FhirRequest, deps: FhirDeps): Prom
       if (!Number.isInteger(beforeSeq)) throw badRequest('Invalid paging cursor', '_before_seq');
     }
   }
-  if (id && type) await deps.repo.read(req.access, type, id).catch((err: unknown) => {
-    // History of a deleted resource is still available; only a never-seen id is 404.
-    if ((err as { status?: number }).status !== 410) throw err;
-  });
+  if (id && type)
+    await deps.repo.read(req.access, type, id).catch((err: unknown) => {
+      // History of a deleted resource is still available; only a never-seen id is 404.
+      if ((err as { status?: number }).status !== 410) throw err;
+    });
   const page = await deps.repo.history(req.access, { resourceType: type, id, since, count, beforeSeq });
   const path = [type, id, '_history'].filter(Boolean).join('/');
   const keep = req.query.filter(([k]) => k !== '_before_seq');
@@ -50,8 +51,11 @@ export async function historyInteraction(req: FhirRequest, deps: FhirDeps): Prom
     const qs = new URLSearchParams([...keep, ...extra]).toString();
     return `${deps.fhirBase}/${path}${qs ? `?${qs}` : ''}`;
   };
-  const link: BundleLink[] = [{ relation: 'self', url: url(beforeSeq !== undefined ? [['_before_seq', String(beforeSeq)]] : []) }];
-  if (page.nextBeforeSeq !== undefined) link.push({ relation: 'next', url: url([['_before_seq', String(page.nextBeforeSeq)]]) });
+  const link: BundleLink[] = [
+    { relation: 'self', url: url(beforeSeq !== undefined ? [['_before_seq', String(beforeSeq)]] : []) },
+  ];
+  if (page.nextBeforeSeq !== undefined)
+    link.push({ relation: 'next', url: url([['_before_seq', String(page.nextBeforeSeq)]]) });
   const bundle: Bundle = {
     resourceType: 'Bundle',
     type: 'history',

@@ -20,11 +20,19 @@ function patchOperations(req: FhirRequest): Operation[] {
   return ops;
 }
 
-async function patchOne(req: FhirRequest, deps: FhirDeps, repo: Repository, type: string, id: string): Promise<FhirResponse> {
+async function patchOne(
+  req: FhirRequest,
+  deps: FhirDeps,
+  repo: Repository,
+  type: string,
+  id: string,
+): Promise<FhirResponse> {
   const ops = patchOperations(req);
   const current = await repo.read(req.access, type, id);
   if (req.headers.ifMatch && parseETag(req.headers.ifMatch) !== Number(current.meta?.versionId)) {
-    throw preconditionFailed(`Version conflict: If-Match ${req.headers.ifMatch} but current is ${current.meta?.versionId ?? ''}`);
+    throw preconditionFailed(
+      `Version conflict: If-Match ${req.headers.ifMatch} but current is ${current.meta?.versionId ?? ''}`,
+    );
   }
   let patched: Resource;
   try {
@@ -36,9 +44,13 @@ async function patchOne(req: FhirRequest, deps: FhirDeps, repo: Repository, type
     }
     throw err;
   }
-  if (patched.resourceType !== type || patched.id !== id) throw badRequest('A patch may not change resourceType or id');
+  if (patched.resourceType !== type || patched.id !== id)
+    throw badRequest('A patch may not change resourceType or id');
   const prepared = await prepareForWrite(patched, deps, repo);
-  const result = await repo.update(req.access, prepared, { ifMatch: Number(current.meta?.versionId), method: 'PATCH' });
+  const result = await repo.update(req.access, prepared, {
+    ifMatch: Number(current.meta?.versionId),
+    method: 'PATCH',
+  });
   return writeResponse(req, deps, result.resource, 200, result.changed ? 'Patched' : 'No change');
 }
 
@@ -50,7 +62,8 @@ export function conditionalPatchInteraction(req: FhirRequest, deps: FhirDeps): P
   const type = typeOf(req);
   return deps.repo.transaction(async (repo) => {
     const matches = await findMatches(deps, repo, req, type, req.query);
-    if (matches.length !== 1) throw preconditionFailed(`Conditional patch matched ${matches.length} resources`);
+    if (matches.length !== 1)
+      throw preconditionFailed(`Conditional patch matched ${matches.length} resources`);
     return patchOne(req, deps, repo, type, matches[0]?.id ?? '');
   });
 }

@@ -24,12 +24,19 @@ export async function searchInteraction(req: FhirRequest, deps: FhirDeps): Promi
   const ignoredKeys = new Set(query.ignored.map((i) => i.key));
   const kept = req.query.filter(([k]) => k !== '_cursor' && !ignoredKeys.has(k));
   const linkTo = (cursor?: Cursor): string => {
-    const qs = new URLSearchParams([...kept, ...(cursor ? [['_cursor', encodeCursor(cursor)] as [string, string]] : [])]);
+    const qs = new URLSearchParams([
+      ...kept,
+      ...(cursor ? [['_cursor', encodeCursor(cursor)] as [string, string]] : []),
+    ]);
     const s = qs.toString();
     return `${deps.fhirBase}/${type}${s ? `?${s}` : ''}`;
   };
 
-  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link: [{ relation: 'self', url: linkTo(query.cursor) }] };
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    link: [{ relation: 'self', url: linkTo(query.cursor) }],
+  };
   const entries: BundleEntry[] = [];
   if (query.summaryCount) {
     bundle.total = await countMatches(deps.repo.executor, query, ctx);
@@ -55,7 +62,12 @@ export async function searchInteraction(req: FhirRequest, deps: FhirDeps): Promi
   if (query.ignored.length > 0) {
     entries.push({
       resource: buildOutcome(
-        query.ignored.map((i) => ({ code: 'not-supported', severity: 'warning', message: i.message, expression: i.key })),
+        query.ignored.map((i) => ({
+          code: 'not-supported',
+          severity: 'warning',
+          message: i.message,
+          expression: i.key,
+        })),
       ),
       search: { mode: 'outcome' },
     });

@@ -22,9 +22,19 @@ export async function putResource(
   const ifMatch = req.headers.ifMatch ? parseETag(req.headers.ifMatch) : undefined;
   const ifNoneMatch = req.headers.ifNoneMatch?.trim();
   if (ifNoneMatch !== undefined && ifNoneMatch !== '*') throw badRequest('If-None-Match on update must be *');
-  const result = await repo.update(req.access, prepared, { ifMatch, createOnly: ifNoneMatch === '*', binary });
+  const result = await repo.update(req.access, prepared, {
+    ifMatch,
+    createOnly: ifNoneMatch === '*',
+    binary,
+  });
   const status = result.created ? 201 : 200;
-  return writeResponse(req, deps, result.resource, status, result.created ? 'Created' : result.changed ? 'Updated' : 'No change');
+  return writeResponse(
+    req,
+    deps,
+    result.resource,
+    status,
+    result.created ? 'Created' : result.changed ? 'Updated' : 'No change',
+  );
 }
 
 export async function updateInteraction(req: FhirRequest, deps: FhirDeps): Promise<FhirResponse> {
@@ -44,11 +54,15 @@ export async function conditionalUpdateInteraction(req: FhirRequest, deps: FhirD
   const { resource, binary } = bodyForWrite(req, type);
   return deps.repo.transaction(async (repo) => {
     const matches = await findMatches(deps, repo, req, type, req.query);
-    if (matches.length > 1) throw preconditionFailed(`Conditional update matched ${matches.length} resources`);
+    if (matches.length > 1)
+      throw preconditionFailed(`Conditional update matched ${matches.length} resources`);
     const match = matches[0];
     if (match) {
       if (resource.id !== undefined && resource.id !== match.id) {
-        throw badRequest(`Body id '${resource.id}' does not match the resource found (${match.id ?? ''})`, 'id');
+        throw badRequest(
+          `Body id '${resource.id}' does not match the resource found (${match.id ?? ''})`,
+          'id',
+        );
       }
       return putResource(req, deps, repo, resource, match.id ?? '', binary);
     }

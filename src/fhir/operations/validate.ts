@@ -1,4 +1,4 @@
-import type { OperationOutcome, Parameters, Resource } from '@medplum/fhirtypes';
+import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { badRequest } from '../../shared';
 import type { FhirDeps, FhirRequest, FhirResponse } from '../types';
 
@@ -14,7 +14,7 @@ export async function validateOperation(req: FhirRequest, deps: FhirDeps): Promi
   let profile: string | undefined = req.query.find(([k]) => k === 'profile')?.[1];
   const body = req.body as Resource | undefined;
   if (body?.resourceType === 'Parameters') {
-    for (const p of (body as Parameters).parameter ?? []) {
+    for (const p of body.parameter ?? []) {
       if (p.name === 'resource') resource = p.resource;
       if (p.name === 'mode') mode = p.valueCode ?? p.valueString;
       if (p.name === 'profile') profile = p.valueUri ?? p.valueCanonical ?? p.valueString;
@@ -24,7 +24,8 @@ export async function validateOperation(req: FhirRequest, deps: FhirDeps): Promi
   }
   if (mode === 'delete') {
     if (!id) throw badRequest('mode=delete needs an instance');
-    const referrers = await deps.repo.executor('resource_reference as rr')
+    const referrers = await deps.repo
+      .executor('resource_reference as rr')
       .join('resource as r', function () {
         this.on('r.resource_type', '=', 'rr.src_type').andOn('r.id', '=', 'rr.src_id');
       })
@@ -45,11 +46,14 @@ export async function validateOperation(req: FhirRequest, deps: FhirDeps): Promi
   }
   if (!resource && id) resource = await deps.repo.read(req.access, type, id);
   if (!resource) throw badRequest('$validate needs a resource in the body or an instance');
-  if (resource.resourceType !== type) throw badRequest(`Resource type '${resource.resourceType}' does not match '${type}'`, 'resourceType');
+  if (resource.resourceType !== type)
+    throw badRequest(`Resource type '${resource.resourceType}' does not match '${type}'`, 'resourceType');
   const issues = await deps.validator.validate(resource, deps.repo, profile);
   const outcome: OperationOutcome = {
     resourceType: 'OperationOutcome',
-    issue: issues.length ? issues : [{ severity: 'information', code: 'informational', diagnostics: 'Validation successful' }],
+    issue: issues.length
+      ? issues
+      : [{ severity: 'information', code: 'informational', diagnostics: 'Validation successful' }],
   };
   return { status: 200, body: outcome };
 }

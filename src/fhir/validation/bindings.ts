@@ -9,7 +9,10 @@ const PRIMITIVE_CODE_TYPES = new Set(['code']);
  * Checks every element with a required binding against the expanded value set. @medplum/core
  * validates structure, cardinality and invariants but not bindings, so this fills that gap.
  */
-export function checkRequiredBindings(resource: Resource, expander: ValueSetExpander): OperationOutcomeIssue[] {
+export function checkRequiredBindings(
+  resource: Resource,
+  expander: ValueSetExpander,
+): OperationOutcomeIssue[] {
   const issues: OperationOutcomeIssue[] = [];
   walk(resource, resource.resourceType, resource.resourceType, expander, issues, 0);
   return issues;
@@ -55,7 +58,11 @@ function walk(
       if (found.type === 'Resource' && typeof value === 'object' && value !== null) {
         const rt = (value as { resourceType?: string }).resourceType;
         if (rt && isResourceType(rt)) walk(value, rt, elPath, expander, issues, depth + 1);
-      } else if (tryGetDataType(found.type) && !PRIMITIVE_CODE_TYPES.has(found.type) && getDataType(found.type).elements) {
+      } else if (
+        tryGetDataType(found.type) &&
+        !PRIMITIVE_CODE_TYPES.has(found.type) &&
+        getDataType(found.type).elements
+      ) {
         walk(value, found.type, elPath, expander, issues, depth + 1);
       }
     });
@@ -86,10 +93,14 @@ function checkValue(
     if (!expansion.codes.has(value)) fail(value);
   } else if (type === 'Coding') {
     const c = value as Coding;
-    if (c.code && !(c.system ? expansion.pairs.has(`${c.system}|${c.code}`) : expansion.codes.has(c.code))) fail(c.code);
+    if (c.code && !(c.system ? expansion.pairs.has(`${c.system}|${c.code}`) : expansion.codes.has(c.code)))
+      fail(c.code);
   } else if (type === 'CodeableConcept') {
     const codings = (value as CodeableConcept).coding ?? [];
-    if (codings.length > 0 && !codings.some((c) => c.code && c.system && expansion.pairs.has(`${c.system}|${c.code}`))) {
+    if (
+      codings.length > 0 &&
+      !codings.some((c) => c.code && c.system && expansion.pairs.has(`${c.system}|${c.code}`))
+    ) {
       fail(codings.map((c) => `${c.system ?? ''}|${c.code ?? ''}`).join(', '));
     }
   }

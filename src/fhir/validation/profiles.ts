@@ -13,9 +13,10 @@ export class ProfileRegistry {
 
   constructor(profilesDir?: string) {
     const uscore = readJson('fhir/r4/testing/uscore-v5.0.1-structuredefinitions.json') as
-      | StructureDefinition[]
-      | Bundle<StructureDefinition>;
-    const list = Array.isArray(uscore) ? uscore : (uscore.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
+      StructureDefinition[] | Bundle<StructureDefinition>;
+    const list = Array.isArray(uscore)
+      ? uscore
+      : (uscore.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
     for (const sd of list) if (sd.url) this.builtIn.set(sd.url, sd);
     if (profilesDir && fs.existsSync(profilesDir)) {
       for (const f of fs.readdirSync(profilesDir).filter((n) => n.endsWith('.json'))) {
@@ -29,11 +30,17 @@ export class ProfileRegistry {
     const [canonical = url] = url.split('|');
     const known = this.builtIn.get(canonical);
     if (known) return known;
-    const row = (await repo.executor('resource as r')
+    const row = (await repo
+      .executor('resource as r')
       .join('sp_uri as i', function () {
         this.on('i.resource_type', '=', 'r.resource_type').andOn('i.resource_id', '=', 'r.id');
       })
-      .where({ 'r.resource_type': 'StructureDefinition', 'r.deleted': false, 'i.code': 'url', 'i.value': canonical })
+      .where({
+        'r.resource_type': 'StructureDefinition',
+        'r.deleted': false,
+        'i.code': 'url',
+        'i.value': canonical,
+      })
       .select('r.content')
       .first()) as { content: string } | undefined;
     return row ? (JSON.parse(row.content) as StructureDefinition) : undefined;

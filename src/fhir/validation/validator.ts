@@ -11,7 +11,14 @@ function runMedplum(resource: Resource, profile?: StructureDefinition): Operatio
     return validateResource(resource, profile ? { profile } : undefined);
   } catch (err) {
     if (err instanceof OperationOutcomeError) return err.outcome.issue ?? [];
-    return [{ severity: 'error', code: 'processing', diagnostics: (err as Error).message, details: { text: (err as Error).message } }];
+    return [
+      {
+        severity: 'error',
+        code: 'processing',
+        diagnostics: (err as Error).message,
+        details: { text: (err as Error).message },
+      },
+    ];
   }
 }
 
@@ -25,7 +32,11 @@ export class Validator {
     private readonly profiles: ProfileRegistry,
   ) {}
 
-  async validate(resource: Resource, repo: Repository, extraProfile?: string): Promise<OperationOutcomeIssue[]> {
+  async validate(
+    resource: Resource,
+    repo: Repository,
+    extraProfile?: string,
+  ): Promise<OperationOutcomeIssue[]> {
     const issues = [...runMedplum(resource), ...checkRequiredBindings(resource, this.expander)];
     const urls = [...(resource.meta?.profile ?? []), ...(extraProfile ? [extraProfile] : [])];
     for (const url of urls) {

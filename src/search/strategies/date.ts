@@ -23,7 +23,14 @@ function periodRow(p: Period): IndexRow | undefined {
  * FHIR date matching compares the search value's implicit range [sLow, sHigh] with the indexed
  * range [low, high] (R4 search §3.1.1.5.3): eq means contained, gt/lt mean extends beyond, etc.
  */
-export function dateCondition(prefix: Prefix, sLow: Date, sHigh: Date, low: string, high: string, now: Date): SqlFragment {
+export function dateCondition(
+  prefix: Prefix,
+  sLow: Date,
+  sHigh: Date,
+  low: string,
+  high: string,
+  now: Date,
+): SqlFragment {
   switch (prefix) {
     case 'eq':
       return { sql: `(${low} >= ? AND ${high} <= ?)`, bindings: [sLow, sHigh] };
@@ -78,5 +85,11 @@ export const dateStrategy: IndexStrategy = {
     const r = requireDateRange(rest, ctx.def.code);
     return dateCondition(prefix, r.low, r.high, 'i.low', 'i.high', ctx.now);
   },
-  sort: { asc: 'min(i.low)', desc: 'max(i.high)', sqlType: 'timestamptz', nullAsc: POS_INF, nullDesc: NEG_INF },
+  sort: {
+    asc: 'min(i.low)',
+    desc: 'max(i.high)',
+    sqlType: 'timestamptz',
+    nullAsc: POS_INF,
+    nullDesc: NEG_INF,
+  },
 };

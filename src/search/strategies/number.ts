@@ -41,5 +41,11 @@ export const numberStrategy: IndexStrategy = {
     const { prefix, rest } = splitPrefix(value);
     return numberCondition(prefix, rest, 'i.value', ctx.def.code);
   },
-  sort: { asc: 'min(i.value)', desc: 'max(i.value)', sqlType: 'numeric', nullAsc: 'Infinity', nullDesc: '-Infinity' },
+  sort: {
+    asc: 'min(i.value)',
+    desc: 'max(i.value)',
+    sqlType: 'numeric',
+    nullAsc: 'Infinity',
+    nullDesc: '-Infinity',
+  },
 };

@@ -14,20 +14,36 @@ export const quantityStrategy: IndexStrategy = {
     for (const { value } of values) {
       const q = value as Quantity | undefined;
       if (q && typeof q.value === 'number' && Number.isFinite(q.value)) {
-        rows.push({ value: q.value, system: q.system ?? null, unit_code: q.code ?? null, unit: q.unit ?? null });
+        rows.push({
+          value: q.value,
+          system: q.system ?? null,
+          unit_code: q.code ?? null,
+          unit: q.unit ?? null,
+        });
       }
     }
     return rows;
   },
   match(value, ctx) {
     const parts = splitEscaped(value, '|');
-    if (parts.length !== 1 && parts.length !== 3) throw badRequest(`Invalid quantity '${value}' for ${ctx.def.code}`, ctx.def.code);
+    if (parts.length !== 1 && parts.length !== 3)
+      throw badRequest(`Invalid quantity '${value}' for ${ctx.def.code}`, ctx.def.code);
     const { prefix, rest } = splitPrefix(parts[0] ?? '');
     const num = numberCondition(prefix, rest, 'i.value', ctx.def.code);
     const [, system, code] = parts;
     if (!code) return num;
-    if (system) return { sql: `${num.sql} AND i.system = ? AND i.unit_code = ?`, bindings: [...num.bindings, system, code] };
+    if (system)
+      return {
+        sql: `${num.sql} AND i.system = ? AND i.unit_code = ?`,
+        bindings: [...num.bindings, system, code],
+      };
     return { sql: `${num.sql} AND (i.unit_code = ? OR i.unit = ?)`, bindings: [...num.bindings, code, code] };
   },
-  sort: { asc: 'min(i.value)', desc: 'max(i.value)', sqlType: 'numeric', nullAsc: 'Infinity', nullDesc: '-Infinity' },
+  sort: {
+    asc: 'min(i.value)',
+    desc: 'max(i.value)',
+    sqlType: 'numeric',
+    nullAsc: 'Infinity',
+    nullDesc: '-Infinity',
+  },
 };

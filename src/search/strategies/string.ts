@@ -21,7 +21,8 @@ export const stringStrategy: IndexStrategy = {
         for (const g of [...(n.given ?? []), ...(n.prefix ?? []), ...(n.suffix ?? [])]) push(rows, g);
       } else if (type === 'Address') {
         const a = value as Address;
-        for (const s of [a.text, ...(a.line ?? []), a.city, a.district, a.state, a.postalCode, a.country]) push(rows, s);
+        for (const s of [a.text, ...(a.line ?? []), a.city, a.district, a.state, a.postalCode, a.country])
+          push(rows, s);
       } else if (typeof value === 'string') {
         push(rows, value);
       }

@@ -44,7 +44,8 @@ export const tokenStrategy: IndexStrategy = {
           rows.push(row(undefined, value ? 'true' : 'false'));
           break;
         default:
-          if (typeof value === 'string' || typeof value === 'number') rows.push(row(undefined, String(value)));
+          if (typeof value === 'string' || typeof value === 'number')
+            rows.push(row(undefined, String(value)));
       }
     }
     return rows;

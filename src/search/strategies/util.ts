@@ -49,10 +49,16 @@ export function dateRange(s: string): { low: Date; high: Date } | undefined {
   const year = Number(y);
   const month = mo ? Number(mo) - 1 : 0;
   const day = d ? Number(d) : 1;
-  if (month > 11 || day > 31 || (h && Number(h) > 24) || (mi && Number(mi) > 59) || (sec && Number(sec) > 60)) return undefined;
-  const offsetMin = !tz || tz === 'Z' ? 0 : (tz.startsWith('-') ? -1 : 1) * (Number(tz.slice(1, 3)) * 60 + Number(tz.slice(4, 6)));
+  if (month > 11 || day > 31 || (h && Number(h) > 24) || (mi && Number(mi) > 59) || (sec && Number(sec) > 60))
+    return undefined;
+  const offsetMin =
+    !tz || tz === 'Z'
+      ? 0
+      : (tz.startsWith('-') ? -1 : 1) * (Number(tz.slice(1, 3)) * 60 + Number(tz.slice(4, 6)));
   const ms = frac ? Number(frac.slice(0, 3).padEnd(3, '0')) : 0;
-  const start = Date.UTC(year, month, day, h ? Number(h) : 0, mi ? Number(mi) : 0, sec ? Number(sec) : 0, ms) - offsetMin * 60000;
+  const start =
+    Date.UTC(year, month, day, h ? Number(h) : 0, mi ? Number(mi) : 0, sec ? Number(sec) : 0, ms) -
+    offsetMin * 60000;
   let end: number;
   if (!mo) end = Date.UTC(year + 1, 0, 1);
   else if (!d) end = Date.UTC(year, month + 1, 1);
@@ -71,7 +77,8 @@ export function requireDateRange(s: string, code: string): { low: Date; high: Da
 
 /** Decimal with its implicit precision range: "100" → [99.5, 100.5), "1.50" → [1.495, 1.505). */
 export function numberRange(s: string, code: string): { value: number; low: number; high: number } {
-  if (!/^[-+]?(\d+(\.\d+)?|\.\d+)([eE][-+]?\d+)?$/.test(s)) throw badRequest(`Invalid number '${s}' for search parameter ${code}`, code);
+  if (!/^[-+]?(\d+(\.\d+)?|\.\d+)([eE][-+]?\d+)?$/.test(s))
+    throw badRequest(`Invalid number '${s}' for search parameter ${code}`, code);
   const value = Number(s);
   if (/[eE]/.test(s)) return { value, low: value, high: value };
   const decimals = s.includes('.') ? s.length - s.indexOf('.') - 1 : 0;
