@@ -1,0 +1,17 @@
+import { ingestBench } from './ingest';
+
+const BENCHES: Record<string, () => Promise<void>> = { ingest: ingestBench };
+
+const name = process.argv[2] ?? '';
+const bench = BENCHES[name];
+if (!bench) {
+  console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}>`);
+  process.exit(2);
+}
+bench().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
