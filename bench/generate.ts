@@ -12,7 +12,18 @@ export function rng(seed: number): () => number {
   };
 }
 
-const FAMILY = ['Smith', 'Garcia', 'Nguyen', 'Okafor', 'Müller', 'Rossi', 'Kowalski', 'Haddad', 'Tanaka', 'Silva'];
+const FAMILY = [
+  'Smith',
+  'Garcia',
+  'Nguyen',
+  'Okafor',
+  'Müller',
+  'Rossi',
+  'Kowalski',
+  'Haddad',
+  'Tanaka',
+  'Silva',
+];
 const GIVEN = ['Ann', 'Ben', 'Chloé', 'Dmitri', 'Eve', 'Farah', 'Goran', 'Hana', 'Ivan', 'Jun'];
 export const LABS = [
   { code: '2823-3', display: 'Potassium', unit: 'mmol/L', low: 3.0, high: 6.5 },
@@ -33,7 +44,8 @@ function pick<T>(r: () => number, xs: readonly T[]): T {
 
 /** One patient's record as a transaction Bundle of 11 resources linked by urn:uuid references. */
 export function patientBundle(r: () => number, n: number): Bundle {
-  const u = (k: string): string => `urn:uuid:${n.toString(16).padStart(8, '0')}-0000-4000-8000-${k.padStart(12, '0')}`;
+  const u = (k: string): string =>
+    `urn:uuid:${n.toString(16).padStart(8, '0')}-0000-4000-8000-${k.padStart(12, '0')}`;
   const entries: BundleEntry[] = [];
   const add = (key: string, resource: Resource): void => {
     entries.push({ fullUrl: u(key), resource, request: { method: 'POST', url: resource.resourceType } });
@@ -52,7 +64,10 @@ export function patientBundle(r: () => number, n: number): Bundle {
       status: 'finished',
       class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
       subject: patient,
-      period: { start: `2024-0${1 + e}-0${1 + Math.floor(r() * 8)}T08:00:00Z`, end: `2024-0${1 + e}-09T09:00:00Z` },
+      period: {
+        start: `2024-0${1 + e}-0${1 + Math.floor(r() * 8)}T08:00:00Z`,
+        end: `2024-0${1 + e}-09T09:00:00Z`,
+      },
     });
   }
   const results = [];
@@ -63,7 +78,13 @@ export function patientBundle(r: () => number, n: number): Bundle {
     add(`o${o}`, {
       resourceType: 'Observation',
       status: 'final',
-      category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] }],
+      category: [
+        {
+          coding: [
+            { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' },
+          ],
+        },
+      ],
       code: { coding: [{ system: 'http://loinc.org', code: lab.code, display: lab.display }] },
       subject: patient,
       encounter: { reference: u('e0') },
@@ -75,14 +96,18 @@ export function patientBundle(r: () => number, n: number): Bundle {
   add('dr', {
     resourceType: 'DiagnosticReport',
     status: 'final',
-    code: { coding: [{ system: 'http://loinc.org', code: '24323-8', display: 'Comprehensive metabolic panel' }] },
+    code: {
+      coding: [{ system: 'http://loinc.org', code: '24323-8', display: 'Comprehensive metabolic panel' }],
+    },
     subject: patient,
     result: results,
   });
   const [code, display] = pick(r, CONDITIONS);
   add('c', {
     resourceType: 'Condition',
-    clinicalStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }] },
+    clinicalStatus: {
+      coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }],
+    },
     code: { coding: [{ system: 'http://snomed.info/sct', code, display }] },
     subject: patient,
   });
@@ -90,7 +115,15 @@ export function patientBundle(r: () => number, n: number): Bundle {
     resourceType: 'MedicationRequest',
     status: 'active',
     intent: 'order',
-    medicationCodeableConcept: { coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code: '860975', display: 'Metformin 500 MG' }] },
+    medicationCodeableConcept: {
+      coding: [
+        {
+          system: 'http://www.nlm.nih.gov/research/umls/rxnorm',
+          code: '860975',
+          display: 'Metformin 500 MG',
+        },
+      ],
+    },
     subject: patient,
   });
   return { resourceType: 'Bundle', type: 'transaction', entry: entries };

@@ -28,9 +28,14 @@ export async function ingestBench(): Promise<void> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'fhir-bench-'));
   const dbUrl = process.env.BENCH_DATABASE_URL ?? 'memory';
   const schema = dbUrl.startsWith('postgres') ? `bench_${Date.now()}` : undefined;
-  const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir, DATABASE_URL: dbUrl }, { databaseSchema: schema });
+  const config = loadConfig(
+    { HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir, DATABASE_URL: dbUrl },
+    { databaseSchema: schema },
+  );
   const server = await startServer(config, createLogger('warn'));
-  console.log(`ingest: ${patients} patients (${patients * 11} resources), concurrency ${concurrency}, database ${schema ? 'PostgreSQL' : 'PGlite'}`);
+  console.log(
+    `ingest: ${patients} patients (${patients * 11} resources), concurrency ${concurrency}, database ${schema ? 'PostgreSQL' : 'PGlite'}`,
+  );
   try {
     const r = rng(42);
     const bundles = Array.from({ length: patients }, (_, i) => patientBundle(r, i));
@@ -40,7 +45,11 @@ export async function ingestBench(): Promise<void> {
         Array.from({ length: concurrency }, async () => {
           while (next < bundles.length) {
             const b = bundles[next++];
-            const res = await fetch(`${server.fhirBase}`, { method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body: JSON.stringify(b) });
+            const res = await fetch(server.fhirBase, {
+              method: 'POST',
+              headers: { 'Content-Type': 'application/fhir+json' },
+              body: JSON.stringify(b),
+            });
             if (res.status !== 200) throw new Error(`bundle failed: ${res.status} ${await res.text()}`);
             await res.arrayBuffer();
           }
@@ -55,7 +64,9 @@ export async function ingestBench(): Promise<void> {
     const [, rawMs] = await timed(async () => {
       for (const b of bundles) {
         await server.db.transaction(async (trx) => {
-          await trx('bench_raw').insert((b.entry ?? []).map((e) => ({ id: String(n++), content: JSON.stringify(e.resource) })));
+          await trx('bench_raw').insert(
+            (b.entry ?? []).map((e) => ({ id: String(n++), content: JSON.stringify(e.resource) })),
+          );
         });
       }
     });
@@ -64,7 +75,11 @@ export async function ingestBench(): Promise<void> {
     console.log(`  raw INSERT baseline: ${rawRate.toFixed(0)} resources/s (${(rawMs / 1000).toFixed(1)} s)`);
     console.log(`  ratio server/raw: ${(serverRate / rawRate).toFixed(3)}`);
 
-    const ids = (await server.db('resource').where({ resource_type: 'Patient' }).select('id').limit(1000)) as { id: string }[];
+    const ids = (await server
+      .db('resource')
+      .where({ resource_type: 'Patient' })
+      .select('id')
+      .limit(1000)) as { id: string }[];
     const reads: number[] = [];
     const searches: number[] = [];
     const q = rng(7);
@@ -74,12 +89,19 @@ export async function ingestBench(): Promise<void> {
       reads.push(ms);
       const lab = LABS[Math.floor(q() * LABS.length)]?.code ?? '';
       const mrn = `MRN${Math.floor(q() * patients)}`;
-      const url = i % 2 ? `Patient?identifier=urn:oid:1.2.36.146.595.217.0.1|${mrn}` : `Observation?code=http://loinc.org|${lab}&_count=20`;
+      const url =
+        i % 2
+          ? `Patient?identifier=urn:oid:1.2.36.146.595.217.0.1|${mrn}`
+          : `Observation?code=http://loinc.org|${lab}&_count=20`;
       const [, sms] = await timed(async () => (await fetch(`${server.fhirBase}/${url}`)).arrayBuffer());
       searches.push(sms);
     }
-    console.log(`  read p50 ${percentile(reads, 50).toFixed(2)} ms, p95 ${percentile(reads, 95).toFixed(2)} ms (${total} resources)`);
-    console.log(`  token search p50 ${percentile(searches, 50).toFixed(2)} ms, p95 ${percentile(searches, 95).toFixed(2)} ms`);
+    console.log(
+      `  read p50 ${percentile(reads, 50).toFixed(2)} ms, p95 ${percentile(reads, 95).toFixed(2)} ms (${total} resources)`,
+    );
+    console.log(
+      `  token search p50 ${percentile(searches, 50).toFixed(2)} ms, p95 ${percentile(searches, 95).toFixed(2)} ms`,
+    );
   } finally {
     if (schema) await server.db.raw(`DROP SCHEMA ${schema} CASCADE`);
     await server.close();
