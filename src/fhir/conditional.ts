@@ -27,7 +27,6 @@ export async function findMatches(
     defaultCount: 2,
     maxCount: 2,
   });
-  parsed.count = 2;
   const page = await executeSearch(repo.executor, parsed, { fhirBase: deps.fhirBase, now: deps.clock.now() });
   return page.contents.map((c) => JSON.parse(c) as Resource);
 }

@@ -1,5 +1,6 @@
 import { badRequest, conflict } from '../shared';
 import type { LocalReference, WriteEvent, WriteHook } from '../storage';
+import { findReferrers } from '../storage';
 
 interface Pending {
   refs: Map<string, LocalReference & { source: string }>;
@@ -40,16 +41,9 @@ export function createIntegrityHook(): WriteHook {
           }
           for (const key of pending.deleted) {
             const [type, id] = key.split('/') as [string, string];
-            const referrers = (await executor('resource_reference as rr')
-              .join('resource as r', function () {
-                this.on('r.resource_type', '=', 'rr.src_type').andOn('r.id', '=', 'rr.src_id');
-              })
-              .where({ 'rr.target_type': type, 'rr.target_id': id, 'r.deleted': false })
-              .distinct('rr.src_type', 'rr.src_id')
-              .limit(10)) as { src_type: string; src_id: string }[];
+            const referrers = await findReferrers(executor, type, id, 10);
             if (referrers.length > 0) {
-              const names = referrers.map((r) => `${r.src_type}/${r.src_id}`).join(', ');
-              throw conflict(`Cannot delete ${key}: it is referenced by ${names}`);
+              throw conflict(`Cannot delete ${key}: it is referenced by ${referrers.join(', ')}`);
             }
           }
         });

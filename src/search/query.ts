@@ -73,7 +73,7 @@ function sortKeys(query: SearchQuery): SortKey[] {
       return [{ expr: 'r.last_updated', bindings: [], sqlType: 'timestamptz', descending: rule.descending }];
     }
     const strategy = strategyFor(rule.def.type);
-    const sort = strategy?.sort ?? (strategy?.type === 'token' ? tokenSort : undefined);
+    const sort = strategy?.sort;
     if (!strategy || !sort) return [];
     // Missing values sort last in either direction, via a sentinel so keyset paging stays total.
     const agg = rule.descending ? sort.desc : sort.asc;
@@ -88,14 +88,6 @@ function sortKeys(query: SearchQuery): SortKey[] {
     ];
   });
 }
-
-const tokenSort = {
-  asc: 'min(i.value)',
-  desc: 'max(i.value)',
-  sqlType: 'text',
-  nullAsc: '\u{10FFFF}',
-  nullDesc: '',
-};
 
 /** Keyset predicate "after the cursor row" in the page's own order (tie-breaker: id ascending). */
 function keysetCondition(

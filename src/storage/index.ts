@@ -7,6 +7,6 @@ export type { BlobStore, BlobInfo } from './blob-store';
 export { Repository } from './repository';
 export type { RepositoryDeps, WriteResult, UpdateOptions } from './repository';
 export { TxScope } from './scope';
-export { parseLocalReference, collectLocalReferences } from './references';
+export { parseLocalReference, collectLocalReferences, findReferrers } from './references';
 export type { LocalReference } from './references';
 export type * from './types';

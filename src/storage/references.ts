@@ -1,3 +1,22 @@
+import type { Executor } from './database';
+
+/** Live resources whose stored references point at type/id ("Type/id" strings). */
+export async function findReferrers(
+  exec: Executor,
+  type: string,
+  id: string,
+  limit: number,
+): Promise<string[]> {
+  const rows = (await exec('resource_reference as rr')
+    .join('resource as r', function () {
+      this.on('r.resource_type', '=', 'rr.src_type').andOn('r.id', '=', 'rr.src_id');
+    })
+    .where({ 'rr.target_type': type, 'rr.target_id': id, 'r.deleted': false })
+    .distinct('rr.src_type', 'rr.src_id')
+    .limit(limit)) as { src_type: string; src_id: string }[];
+  return rows.map((r) => `${r.src_type}/${r.src_id}`);
+}
+
 export interface LocalReference {
   targetType: string;
   targetId: string;

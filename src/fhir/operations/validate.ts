@@ -1,5 +1,6 @@
 import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { badRequest } from '../../shared';
+import { findReferrers } from '../../storage';
 import type { FhirDeps, FhirRequest, FhirResponse } from '../types';
 
 /**
@@ -24,21 +25,14 @@ export async function validateOperation(req: FhirRequest, deps: FhirDeps): Promi
   }
   if (mode === 'delete') {
     if (!id) throw badRequest('mode=delete needs an instance');
-    const referrers = await deps.repo
-      .executor('resource_reference as rr')
-      .join('resource as r', function () {
-        this.on('r.resource_type', '=', 'rr.src_type').andOn('r.id', '=', 'rr.src_id');
-      })
-      .where({ 'rr.target_type': type, 'rr.target_id': id, 'r.deleted': false })
-      .select('rr.src_type', 'rr.src_id')
-      .limit(20);
+    const referrers = await findReferrers(deps.repo.executor, type, id, 20);
     const outcome: OperationOutcome = {
       resourceType: 'OperationOutcome',
       issue: referrers.length
-        ? (referrers as { src_type: string; src_id: string }[]).map((r) => ({
+        ? referrers.map((r) => ({
             severity: 'error' as const,
             code: 'conflict' as const,
-            diagnostics: `Referenced by ${r.src_type}/${r.src_id}`,
+            diagnostics: `Referenced by ${r}`,
           }))
         : [{ severity: 'information', code: 'informational', diagnostics: 'Delete would be allowed' }],
     };

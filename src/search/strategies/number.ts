@@ -1,4 +1,5 @@
 import type { TypedValue } from '@medplum/core';
+import { VALUE_SORT } from './types';
 import type { IndexRow, IndexStrategy, SqlFragment } from './types';
 import type { Prefix } from './util';
 import { numberRange, splitPrefix } from './util';
@@ -41,11 +42,5 @@ export const numberStrategy: IndexStrategy = {
     const { prefix, rest } = splitPrefix(value);
     return numberCondition(prefix, rest, 'i.value', ctx.def.code);
   },
-  sort: {
-    asc: 'min(i.value)',
-    desc: 'max(i.value)',
-    sqlType: 'numeric',
-    nullAsc: 'Infinity',
-    nullDesc: '-Infinity',
-  },
+  sort: VALUE_SORT.numeric,
 };

@@ -2,6 +2,7 @@ import type { TypedValue } from '@medplum/core';
 import type { Quantity } from '@medplum/fhirtypes';
 import { badRequest } from '../../shared';
 import { numberCondition } from './number';
+import { VALUE_SORT } from './types';
 import type { IndexRow, IndexStrategy } from './types';
 import { splitEscaped, splitPrefix } from './util';
 
@@ -39,11 +40,5 @@ export const quantityStrategy: IndexStrategy = {
       };
     return { sql: `${num.sql} AND (i.unit_code = ? OR i.unit = ?)`, bindings: [...num.bindings, code, code] };
   },
-  sort: {
-    asc: 'min(i.value)',
-    desc: 'max(i.value)',
-    sqlType: 'numeric',
-    nullAsc: 'Infinity',
-    nullDesc: '-Infinity',
-  },
+  sort: VALUE_SORT.numeric,
 };

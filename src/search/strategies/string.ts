@@ -1,6 +1,7 @@
 import type { TypedValue } from '@medplum/core';
 import type { Address, HumanName } from '@medplum/fhirtypes';
 import type { IndexRow, IndexStrategy } from './types';
+import { VALUE_SORT } from './types';
 import { escapeLike, normalizeText } from './util';
 
 function push(rows: IndexRow[], s: string | undefined): void {
@@ -35,5 +36,5 @@ export const stringStrategy: IndexStrategy = {
     if (ctx.modifier === 'contains') return { sql: 'i.value LIKE ?', bindings: [`%${needle}%`] };
     return { sql: 'i.value LIKE ?', bindings: [`${needle}%`] };
   },
-  sort: { asc: 'min(i.value)', desc: 'max(i.value)', sqlType: 'text', nullAsc: '\u{10FFFF}', nullDesc: '' },
+  sort: VALUE_SORT.text,
 };

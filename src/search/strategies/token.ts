@@ -2,6 +2,7 @@ import type { TypedValue } from '@medplum/core';
 import type { CodeableConcept, Coding, ContactPoint, Identifier } from '@medplum/fhirtypes';
 import { badRequest } from '../../shared';
 import type { IndexRow, IndexStrategy } from './types';
+import { VALUE_SORT } from './types';
 import { escapeLike, normalizeText, splitEscaped } from './util';
 
 function row(system: string | undefined, value: string | undefined, display?: string): IndexRow {
@@ -64,4 +65,5 @@ export const tokenStrategy: IndexStrategy = {
     if (code === '') return { sql: 'i.system = ?', bindings: [system], negate };
     return { sql: 'i.system = ? AND i.value = ?', bindings: [system, code], negate };
   },
+  sort: VALUE_SORT.text,
 };

@@ -32,5 +32,25 @@ export interface IndexStrategy {
    */
   match(value: string, ctx: MatchContext): SqlFragment & { negate?: boolean };
   /** Aggregates over `i` giving the sort key, ascending and descending. */
-  readonly sort?: { asc: string; desc: string; sqlType: string; nullAsc: string; nullDesc: string };
+  readonly sort?: SortSpec;
 }
+
+export interface SortSpec {
+  asc: string;
+  desc: string;
+  sqlType: string;
+  /** Sentinels that put resources without a value last in either direction. */
+  nullAsc: string;
+  nullDesc: string;
+}
+
+export const VALUE_SORT = {
+  numeric: {
+    asc: 'min(i.value)',
+    desc: 'max(i.value)',
+    sqlType: 'numeric',
+    nullAsc: 'Infinity',
+    nullDesc: '-Infinity',
+  },
+  text: { asc: 'min(i.value)', desc: 'max(i.value)', sqlType: 'text', nullAsc: '\u{10FFFF}', nullDesc: '' },
+} as const satisfies Record<string, SortSpec>;
