@@ -1,3 +1,4 @@
+import { SYSTEM_ACCESS } from '../src/shared';
 import type { TestServer } from './helpers/server';
 import { fhirFetch, startTestServer } from './helpers/server';
 
@@ -185,4 +186,24 @@ test('POST _search with a form body', async () => {
   });
   const body = (await res.json()) as { entry: { resource: { id: string } }[] };
   expect(body.entry[0]?.resource.id).toBe(patientId);
+});
+
+test('a resource written twice in one transaction keeps only its last index rows', async () => {
+  await server.repo.transaction(async (repo) => {
+    const created = await repo.create(SYSTEM_ACCESS, {
+      resourceType: 'Patient',
+      name: [{ family: 'Twicebefore' }],
+    });
+    await repo.update(SYSTEM_ACCESS, { ...created, name: [{ family: 'Twiceafter' }] });
+  });
+  const before = await fhirFetch(server, 'Patient?family=Twicebefore');
+  const after = await fhirFetch(server, 'Patient?family=Twiceafter');
+  expect(ids(before.body)).toHaveLength(0);
+  expect(ids(after.body)).toHaveLength(1);
+  const rows = (await server
+    .db('sp_string')
+    .where({ code: 'family' })
+    .whereIn('value', ['twicebefore', 'twiceafter'])
+    .select('value')) as { value: string }[];
+  expect(rows.map((r) => r.value)).toEqual(['twiceafter']);
 });

@@ -91,12 +91,17 @@ test('transaction: processed in spec order (DELETE, POST, PUT, GET) and GET sees
           request: { method: 'POST', url: 'Patient' },
         },
         { request: { method: 'DELETE', url: 'Patient/order-del' } },
+        { request: { method: 'GET', url: 'Patient/order-put/_history' } },
+        { request: { method: 'GET', url: 'Patient/order-put' } },
       ],
     },
   });
   expect(res.status).toBe(200);
   expect(res.body.entry[0].resource.type).toBe('searchset');
   expect(res.body.entry[0].resource.entry).toHaveLength(2);
+  // Version and index rows are written in batches; reads inside the transaction still see them.
+  expect(res.body.entry[4].resource.entry).toHaveLength(1);
+  expect(res.body.entry[5].resource.id).toBe('order-put');
   expect(res.body.entry[3].response.status).toBe('200 OK');
   expect((await fhirFetch(server, 'Patient/order-del')).status).toBe(410);
 });

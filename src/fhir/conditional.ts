@@ -27,6 +27,9 @@ export async function findMatches(
     defaultCount: 2,
     maxCount: 2,
   });
-  const page = await executeSearch(repo.executor, parsed, { fhirBase: deps.fhirBase, now: deps.clock.now() });
+  const page = await executeSearch(await repo.reader(), parsed, {
+    fhirBase: deps.fhirBase,
+    now: deps.clock.now(),
+  });
   return page.contents.map((c) => JSON.parse(c) as Resource);
 }

@@ -1,5 +1,5 @@
 import { badRequest, conflict } from '../shared';
-import type { LocalReference, WriteEvent, WriteHook } from '../storage';
+import type { Executor, LocalReference, WriteEvent, WriteHook } from '../storage';
 import { findReferrers } from '../storage';
 
 interface Pending {
@@ -31,13 +31,12 @@ export function createIntegrityHook(): WriteHook {
       }
       if (first) {
         scope.beforeCommit(async () => {
-          for (const ref of pending.refs.values()) {
+          const refs = [...pending.refs.values()].filter((r) => `${r.targetType}/${r.targetId}` !== r.source);
+          const existing = await liveTargets(executor, refs);
+          for (const ref of refs) {
             const target = `${ref.targetType}/${ref.targetId}`;
-            if (target === ref.source) continue;
-            const row: unknown = await executor('resource')
-              .where({ resource_type: ref.targetType, id: ref.targetId, deleted: false })
-              .first('id');
-            if (!row) throw badRequest(`${ref.source} references ${target}, which does not exist`, ref.path);
+            if (!existing.has(target))
+              throw badRequest(`${ref.source} references ${target}, which does not exist`, ref.path);
           }
           for (const key of pending.deleted) {
             const [type, id] = key.split('/') as [string, string];
@@ -51,4 +50,21 @@ export function createIntegrityHook(): WriteHook {
       return Promise.resolve();
     },
   };
+}
+
+/** Which referenced targets exist and are live, in one query per thousand distinct targets. */
+async function liveTargets(exec: Executor, refs: LocalReference[]): Promise<Set<string>> {
+  const targets = [...new Map(refs.map((r) => [`${r.targetType}/${r.targetId}`, r])).values()];
+  const found = new Set<string>();
+  for (let i = 0; i < targets.length; i += 1000) {
+    const rows = (await exec('resource')
+      .whereIn(
+        ['resource_type', 'id'],
+        targets.slice(i, i + 1000).map((r) => [r.targetType, r.targetId]),
+      )
+      .andWhere('deleted', false)
+      .select('resource_type', 'id')) as { resource_type: string; id: string }[];
+    for (const r of rows) found.add(`${r.resource_type}/${r.id}`);
+  }
+  return found;
 }

@@ -47,14 +47,12 @@ export function extractIndexRows(
 /** Fills the search index inside the write's transaction, so search never sees a half-written resource. */
 export function createSearchIndexer(registry: SearchParamRegistry, fhirBase: string): WriteHook {
   return {
-    async afterWrite(event: WriteEvent): Promise<void> {
-      if (!event.resource) return;
-      const rows = extractIndexRows(event.resource, registry, fhirBase);
-      for (const [table, tableRows] of rows) {
-        for (let i = 0; i < tableRows.length; i += 500) {
-          await event.executor(table).insert(tableRows.slice(i, i + 500));
-        }
+    afterWrite(event: WriteEvent): Promise<void> {
+      if (event.resource) {
+        for (const [table, rows] of extractIndexRows(event.resource, registry, fhirBase))
+          event.queueRows(table, rows);
       }
+      return Promise.resolve();
     },
   };
 }

@@ -25,6 +25,12 @@ export interface WriteEvent {
   references: LocalReference[];
   executor: Executor;
   scope: TxScope;
+  /**
+   * Queues rows derived from this version (search index) for batched insertion before the
+   * transaction's next read or commit; a later write of the same resource in the transaction
+   * replaces them.
+   */
+  queueRows(table: string, rows: Record<string, unknown>[]): void;
 }
 
 /**

@@ -228,7 +228,10 @@ export function createBatchHandler(dispatch: FhirHandler): FhirHandler {
       assertValidId(p.assignedId);
       const { id: _ignored, ...rest } = body;
       const prepared = await prepareForWrite(rest as Resource, deps, repo);
-      const created = await repo.create(req.access, prepared, { id: p.assignedId });
+      const created = await repo.create(req.access, prepared, {
+        id: p.assignedId,
+        idIsFresh: !p.existing,
+      });
       return writeResponse(entryReq, deps, created, 201, 'Created');
     }
     const res = await dispatch(entryReq, deps);

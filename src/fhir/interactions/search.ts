@@ -39,9 +39,9 @@ export async function searchInteraction(req: FhirRequest, deps: FhirDeps): Promi
   };
   const entries: BundleEntry[] = [];
   if (query.summaryCount) {
-    bundle.total = await countMatches(deps.repo.executor, query, ctx);
+    bundle.total = await countMatches(await deps.repo.reader(), query, ctx);
   } else {
-    const page = await executeSearch(deps.repo.executor, query, ctx);
+    const page = await executeSearch(await deps.repo.reader(), query, ctx);
     for (const content of page.contents) {
       const resource = JSON.parse(content) as Resource;
       entries.push({
@@ -54,7 +54,7 @@ export async function searchInteraction(req: FhirRequest, deps: FhirDeps): Promi
     if (page.next) links.push({ relation: 'next', url: linkTo(page.next) });
     if (page.prev) links.push({ relation: 'previous', url: linkTo(page.prev) });
     if (query.total === 'accurate' || query.total === 'estimate') {
-      bundle.total = await countMatches(deps.repo.executor, query, ctx);
+      bundle.total = await countMatches(await deps.repo.reader(), query, ctx);
     } else if (query.total !== 'none' && !query.cursor && !page.next) {
       bundle.total = entries.length;
     }

@@ -25,7 +25,7 @@ export async function validateOperation(req: FhirRequest, deps: FhirDeps): Promi
   }
   if (mode === 'delete') {
     if (!id) throw badRequest('mode=delete needs an instance');
-    const referrers = await findReferrers(deps.repo.executor, type, id, 20);
+    const referrers = await findReferrers(await deps.repo.reader(), type, id, 20);
     const outcome: OperationOutcome = {
       resourceType: 'OperationOutcome',
       issue: referrers.length

@@ -30,8 +30,8 @@ export class ProfileRegistry {
     const [canonical = url] = url.split('|');
     const known = this.builtIn.get(canonical);
     if (known) return known;
-    const row = (await repo
-      .executor('resource as r')
+    const exec = await repo.reader();
+    const row = (await exec('resource as r')
       .join('sp_uri as i', function () {
         this.on('i.resource_type', '=', 'r.resource_type').andOn('i.resource_id', '=', 'r.id');
       })
