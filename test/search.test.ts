@@ -200,10 +200,10 @@ test('a resource written twice in one transaction keeps only its last index rows
   const after = await fhirFetch(server, 'Patient?family=Twiceafter');
   expect(ids(before.body)).toHaveLength(0);
   expect(ids(after.body)).toHaveLength(1);
-  const rows = (await server
+  const rows: { value: string }[] = await server
     .db('sp_string')
     .where({ code: 'family' })
     .whereIn('value', ['twicebefore', 'twiceafter'])
-    .select('value')) as { value: string }[];
+    .select('value');
   expect(rows.map((r) => r.value)).toEqual(['twiceafter']);
 });

@@ -57,13 +57,13 @@ async function liveTargets(exec: Executor, refs: LocalReference[]): Promise<Set<
   const targets = [...new Map(refs.map((r) => [`${r.targetType}/${r.targetId}`, r])).values()];
   const found = new Set<string>();
   for (let i = 0; i < targets.length; i += 1000) {
-    const rows = (await exec('resource')
+    const rows: { resource_type: string; id: string }[] = await exec('resource')
       .whereIn(
         ['resource_type', 'id'],
         targets.slice(i, i + 1000).map((r) => [r.targetType, r.targetId]),
       )
       .andWhere('deleted', false)
-      .select('resource_type', 'id')) as { resource_type: string; id: string }[];
+      .select('resource_type', 'id');
     for (const r of rows) found.add(`${r.resource_type}/${r.id}`);
   }
   return found;
