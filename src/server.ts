@@ -10,7 +10,7 @@ import { createSearchIndexer, SearchParamRegistry } from './search';
 import type { Clock, Logger } from './shared';
 import { storableResourceTypes, systemClock, systemOnlyPolicy } from './shared';
 import type { Database, WriteHook } from './storage';
-import { FileBlobStore, migrate, openDatabase, Repository } from './storage';
+import { createAnalyzeHook, FileBlobStore, isEmbedded, migrate, openDatabase, Repository } from './storage';
 import { ValueSetExpander } from './terminology';
 
 export interface RunningServer {
@@ -53,9 +53,11 @@ export async function startServer(
   const registry = new SearchParamRegistry();
   const hooks: WriteHook[] = [createSearchIndexer(registry, fhirBase)];
   if (config.referentialIntegrity) hooks.push(createIntegrityHook());
+  if (isEmbedded(config)) hooks.push(createAnalyzeHook(db, logger));
+  const blobs = new FileBlobStore(path.join(config.dataDir, 'blobs'));
   const repo = new Repository({
     db,
-    blobs: new FileBlobStore(path.join(config.dataDir, 'blobs')),
+    blobs,
     clock,
     policy: systemOnlyPolicy,
     hooks,
@@ -77,6 +79,22 @@ export async function startServer(
   const app = createApp(
     {
       fhir,
+      dicomweb: {
+        repo,
+        blobs,
+        registry,
+        clock,
+        logger,
+        fhirBase,
+        base: `${baseUrl}/dicom-web`,
+        config: {
+          maxInstanceBytes: config.dicomMaxInstanceBytes,
+          maxFrames: config.dicomMaxFrames,
+          maxFramePixels: config.dicomMaxFramePixels,
+          inlineBinaryBytes: config.dicomInlineBinaryBytes,
+          patientIdSystem: config.dicomPatientIdSystem,
+        },
+      },
       dispatch: createFhirDispatcher(),
       db,
       logger,

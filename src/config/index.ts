@@ -19,6 +19,12 @@ export interface Config {
   readonly maxPageSize: number;
   readonly maxBundleEntries: number;
   readonly logLevel: string;
+  readonly dicomMaxInstanceBytes: number;
+  readonly dicomMaxFrames: number;
+  readonly dicomMaxFramePixels: number;
+  readonly dicomInlineBinaryBytes: number;
+  /** Patient.identifier system that DICOM PatientID maps to (set it to the hospital's MRN system). */
+  readonly dicomPatientIdSystem: string;
   readonly shutdownTimeoutMs: number;
 }
 
@@ -60,6 +66,11 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxPageSize: int(env, 'MAX_PAGE_SIZE', 1000),
     maxBundleEntries: int(env, 'MAX_BUNDLE_ENTRIES', 10_000),
     logLevel: env.LOG_LEVEL ?? 'info',
+    dicomMaxInstanceBytes: int(env, 'DICOM_MAX_INSTANCE_BYTES', 2 * 1024 * 1024 * 1024),
+    dicomMaxFrames: int(env, 'DICOM_MAX_FRAMES', 20_000),
+    dicomMaxFramePixels: int(env, 'DICOM_MAX_FRAME_PIXELS', 100_000_000),
+    dicomInlineBinaryBytes: int(env, 'DICOM_INLINE_BINARY_BYTES', 1024),
+    dicomPatientIdSystem: env.DICOM_PATIENT_ID_SYSTEM ?? 'urn:dicom:patient-id',
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 25_000),
     ...overrides,
   };

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import Koa from 'koa';
+import type { DicomWebDeps } from '../dicomweb';
 import type { FhirDeps, FhirHandler } from '../fhir';
 import type { Database } from '../storage';
 import type { Logger } from '../shared';
 import { FhirError } from '../shared';
 import type { BodyLimits } from './body';
+import { DICOMWEB_PREFIX, dicomWebAdapter } from './dicomweb-adapter';
 import { errorFunnel } from './errors';
 import { fhirAdapter } from './fhir-adapter';
 import type { Metrics } from './metrics';
@@ -13,6 +15,7 @@ import { metricsEndpoint } from './metrics';
 
 export interface AppDeps {
   fhir: FhirDeps;
+  dicomweb: DicomWebDeps;
   dispatch: FhirHandler;
   db: Database;
   logger: Logger;
@@ -64,9 +67,11 @@ export function createApp(deps: AppDeps, inFlight: InFlight): Koa {
   });
   router.get('/metrics', metricsEndpoint(deps.metrics));
   const fhir = fhirAdapter(deps.dispatch, deps.fhir, deps.limits, deps.metrics);
+  const dicomweb = dicomWebAdapter(deps.dicomweb, deps.metrics);
   app.use(router.routes());
   app.use(async (ctx, next) => {
     if (ctx.path === '/fhir' || ctx.path.startsWith('/fhir/')) await fhir(ctx, next);
+    else if (ctx.path === DICOMWEB_PREFIX || ctx.path.startsWith(`${DICOMWEB_PREFIX}/`)) await dicomweb(ctx);
     else await next();
   });
   app.use((ctx) => {

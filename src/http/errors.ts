@@ -1,6 +1,7 @@
 import type { Middleware } from 'koa';
 import type { Logger } from '../shared';
 import { FhirError, toFhirError } from '../shared';
+import { DICOMWEB_PREFIX } from './dicomweb-adapter';
 
 /**
  * The one error funnel, mounted first: every failure becomes an OperationOutcome with the
@@ -26,8 +27,14 @@ export function errorFunnel(logger: Logger): Middleware {
         );
       }
       ctx.status = e.status;
-      ctx.type = 'application/fhir+json';
-      ctx.body = e.outcome;
+      if (ctx.path.startsWith(DICOMWEB_PREFIX)) {
+        // DICOMweb clients expect a plain description of the error, not a FHIR resource.
+        ctx.type = 'text/plain';
+        ctx.body = e.message;
+      } else {
+        ctx.type = 'application/fhir+json';
+        ctx.body = e.outcome;
+      }
     }
   };
 }

@@ -21,6 +21,8 @@ export interface BlobStore {
   put(data: Buffer | Readable, options?: { maxBytes?: number }): Promise<BlobInfo>;
   get(key: string): Promise<Readable>;
   readAll(key: string): Promise<Buffer>;
+  /** `length` bytes from `offset` (frames and bulk data are served without reading whole files). */
+  readRange(key: string, offset: number, length: number): Promise<Buffer>;
   exists(key: string): Promise<boolean>;
   delete(key: string): Promise<void>;
 }
@@ -81,6 +83,17 @@ export class FileBlobStore implements BlobStore {
 
   readAll(key: string): Promise<Buffer> {
     return fs.readFile(this.pathOf(key));
+  }
+
+  async readRange(key: string, offset: number, length: number): Promise<Buffer> {
+    const handle = await fs.open(this.pathOf(key), 'r');
+    try {
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buf, 0, length, offset);
+      return buf.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
   }
 
   async exists(key: string): Promise<boolean> {

@@ -45,6 +45,10 @@ export async function openDatabase(config: Config): Promise<Database> {
   return knex({ client: ClientPgLite, dialect: 'postgres', connection, acquireConnectionTimeout: 600_000 });
 }
 
+export function isEmbedded(config: Pick<Config, 'databaseUrl'>): boolean {
+  return !config.databaseUrl || !/^postgres(ql)?:\/\//.test(config.databaseUrl);
+}
+
 /** PostgreSQL errors worth retrying the whole transaction for. */
 export function isRetryableDbError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;

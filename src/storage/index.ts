@@ -1,10 +1,11 @@
-export { openDatabase, isRetryableDbError } from './database';
+export { openDatabase, isEmbedded, isRetryableDbError } from './database';
 export type { Database, Executor } from './database';
 export { migrate, INDEX_TABLES } from './migrations';
 export type { IndexTable } from './migrations';
 export { FileBlobStore, BlobTooLargeError } from './blob-store';
 export type { BlobStore, BlobInfo } from './blob-store';
 export { Repository } from './repository';
+export { createAnalyzeHook } from './analyze';
 export type { RepositoryDeps, WriteResult, UpdateOptions } from './repository';
 export { TxScope } from './scope';
 export { parseLocalReference, collectLocalReferences, findReferrers } from './references';

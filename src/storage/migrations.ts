@@ -120,6 +120,58 @@ const MIGRATIONS: Migration[] = [
       );
     },
   },
+  {
+    name: '003_dicom',
+    async up(db) {
+      // Matching attributes are columns (QIDO-RS filters on them); everything else is DICOM JSON.
+      await runScript(
+        db,
+        `
+        CREATE TABLE dicom_study (
+          study_uid text PRIMARY KEY,
+          patient_id text, patient_name text, patient_name_words text,
+          patient_birth_date text, patient_sex text,
+          study_date text, study_time text, accession_number text, study_id text,
+          referring_physician_name text, study_description text,
+          attrs text NOT NULL,
+          imaging_study_id text NOT NULL,
+          updated_at timestamptz NOT NULL
+        );
+        CREATE INDEX dicom_study_patient_id ON dicom_study (patient_id);
+        CREATE INDEX dicom_study_date ON dicom_study (study_date, study_uid);
+        CREATE INDEX dicom_study_accession ON dicom_study (accession_number);
+        CREATE INDEX dicom_study_name ON dicom_study (patient_name text_pattern_ops);
+        CREATE TABLE dicom_series (
+          series_uid text PRIMARY KEY,
+          study_uid text NOT NULL,
+          modality text, series_number integer, series_description text,
+          performed_start_date text, performed_start_time text,
+          attrs text NOT NULL
+        );
+        CREATE INDEX dicom_series_study ON dicom_series (study_uid, series_number);
+        CREATE INDEX dicom_series_modality ON dicom_series (modality, study_uid);
+        CREATE TABLE dicom_instance (
+          sop_uid text PRIMARY KEY,
+          series_uid text NOT NULL,
+          study_uid text NOT NULL,
+          sop_class_uid text NOT NULL,
+          instance_number integer,
+          transfer_syntax text NOT NULL,
+          blob_key text NOT NULL,
+          size bigint NOT NULL,
+          metadata text NOT NULL,
+          pixel text,
+          bulk text NOT NULL,
+          stored_at timestamptz NOT NULL
+        );
+        CREATE INDEX dicom_instance_series ON dicom_instance (series_uid, instance_number);
+        CREATE INDEX dicom_instance_study ON dicom_instance (study_uid);
+        CREATE INDEX dicom_instance_blob ON dicom_instance (blob_key);
+        CREATE INDEX dicom_instance_class ON dicom_instance (sop_class_uid)
+      `,
+      );
+    },
+  },
 ];
 
 export const INDEX_TABLES = [

@@ -1,0 +1,2 @@
+export { resolveDicomWeb } from './router';
+export type { DicomWebConfig, DicomWebDeps, DicomWebRequest, DicomWebResponse } from './types';

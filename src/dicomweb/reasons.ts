@@ -1,0 +1,28 @@
+/**
+ * STOW-RS failure reasons (PS3.18 table 10.5.3-2 and PS3.4 storage statuses). A failure is
+ * reported for its own instance in FailedSOPSequence; the other instances of the request go on.
+ */
+export const FAILURE = {
+  processingFailure: 0x0110,
+  sopClassNotSupported: 0x0122,
+  outOfResources: 0xa700,
+  doesNotMatch: 0xa900,
+  cannotUnderstand: 0xc000,
+  transferSyntaxNotSupported: 0xc122,
+} as const;
+
+/** Warnings (0xB000 range) go in WarningReason (0008,1196) of the instance's referenced item. */
+export const WARNING = {
+  coercion: 0xb000,
+  elementsDiscarded: 0xb006,
+  doesNotMatchSopClass: 0xb007,
+} as const;
+
+export class StowFailure extends Error {
+  constructor(
+    readonly reason: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}

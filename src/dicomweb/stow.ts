@@ -1,0 +1,189 @@
+import type { Readable } from 'node:stream';
+import { FhirError } from '../shared';
+import { BlobTooLargeError } from '../storage';
+import type { DicomJson } from './dicom-json';
+import { imagingStudyId, syncImagingStudy } from './imaging-study';
+import { mediaTypeParams, MultipartError, parseMultipart } from './multipart';
+import type { ParsedInstance } from './parse';
+import { parseInstance } from './parse';
+import { FAILURE, StowFailure } from './reasons';
+import type { StoredInstance } from './store';
+import { indexInstances, releaseBlobs } from './store';
+import type { DicomWebDeps, DicomWebRequest, DicomWebResponse } from './types';
+import { imagingDeps, studyUrl } from './urls';
+
+interface Outcome {
+  index: number;
+  stored?: StoredInstance;
+  failure?: { reason: number; message: string; sopClassUid?: string; sopUid?: string };
+}
+
+/**
+ * STOW-RS (PS3.18 10.5). Each part streams into the blob store and is parsed on its own; a bad
+ * part fails only itself. Index rows and the ImagingStudy are written per study in one
+ * transaction, so after a crash either both exist or neither.
+ */
+export async function stowHandler(req: DicomWebRequest, deps: DicomWebDeps): Promise<DicomWebResponse> {
+  const targetStudy = req.segments[1];
+  const { type, params } = mediaTypeParams(req.headers.contentType ?? '');
+  if (type !== 'multipart/related' || (params.type ?? '').toLowerCase() !== 'application/dicom')
+    throw new FhirError(415, {
+      code: 'not-supported',
+      message: 'STOW-RS takes multipart/related; type="application/dicom"',
+    });
+  const boundary = params.boundary;
+  if (!boundary) throw FhirError.of('invalid', 'The multipart boundary parameter is missing');
+  if (!req.body) throw FhirError.of('invalid', 'The request has no body');
+
+  const outcomes: Outcome[] = [];
+  try {
+    await parseMultipart(req.body, boundary, async (part) => {
+      outcomes.push(await storePart(part.index, part.headers, part.body, targetStudy, deps));
+    });
+  } catch (err) {
+    await releaseBlobs(await deps.repo.reader(), deps.blobs, keysOf(outcomes));
+    if (err instanceof MultipartError)
+      throw FhirError.of('invalid', `Unreadable multipart body: ${err.message}`);
+    throw err;
+  }
+  outcomes.sort((a, b) => a.index - b.index);
+  if (outcomes.length === 0) throw FhirError.of('invalid', 'The request holds no instances');
+
+  const byStudy = new Map<string, Outcome[]>();
+  for (const o of outcomes) {
+    if (!o.stored) continue;
+    const list = byStudy.get(o.stored.parsed.studyUid) ?? [];
+    list.push(o);
+    byStudy.set(o.stored.parsed.studyUid, list);
+  }
+  for (const [studyUid, list] of byStudy) await commitStudy(studyUid, list, req, deps);
+
+  const referenced = outcomes.filter((o) => o.stored);
+  const failed = outcomes.filter((o) => o.failure);
+  const body: DicomJson = {};
+  const studies = [...new Set(referenced.map((o) => o.stored?.parsed.studyUid))];
+  const retrieveStudy = targetStudy ?? (studies.length === 1 ? studies[0] : undefined);
+  if (retrieveStudy) body['00081190'] = { vr: 'UR', Value: [studyUrl(deps, retrieveStudy)] };
+  if (failed.length > 0)
+    body['00081198'] = {
+      vr: 'SQ',
+      Value: failed.map(({ failure: f }) => ({
+        ...(f?.sopClassUid && { '00081150': { vr: 'UI', Value: [f.sopClassUid] } }),
+        ...(f?.sopUid && { '00081155': { vr: 'UI', Value: [f.sopUid] } }),
+        '00081197': { vr: 'US', Value: [f?.reason ?? FAILURE.processingFailure] },
+      })),
+    };
+  if (referenced.length > 0)
+    body['00081199'] = {
+      vr: 'SQ',
+      Value: referenced.map(({ stored }) => {
+        const p = stored?.parsed as ParsedInstance;
+        return {
+          '00081150': { vr: 'UI', Value: [p.sopClassUid] },
+          '00081155': { vr: 'UI', Value: [p.sopUid] },
+          '00081190': {
+            vr: 'UR',
+            Value: [`${studyUrl(deps, p.studyUid)}/series/${p.seriesUid}/instances/${p.sopUid}`],
+          },
+        };
+      }),
+    };
+  const status = failed.length === 0 ? 200 : referenced.length === 0 ? 409 : 202;
+  return { status, contentType: 'application/dicom+json', body: JSON.stringify(body) };
+}
+
+async function storePart(
+  index: number,
+  headers: Record<string, string>,
+  body: Readable,
+  targetStudy: string | undefined,
+  deps: DicomWebDeps,
+): Promise<Outcome> {
+  const partType = mediaTypeParams(headers['content-type'] ?? 'application/dicom').type;
+  if (partType !== 'application/dicom') {
+    body.resume(); // discard it so the following parts can be read
+    return { index, failure: { reason: FAILURE.cannotUnderstand, message: `Part media type ${partType}` } };
+  }
+  let blob;
+  try {
+    blob = await deps.blobs.put(body, { maxBytes: deps.config.maxInstanceBytes });
+  } catch (err) {
+    // The failed write destroyed the part stream; the parser skips the rest of its bytes.
+    if (err instanceof BlobTooLargeError)
+      return { index, failure: { reason: FAILURE.outOfResources, message: err.message } };
+    throw err;
+  }
+  try {
+    if (blob.size === 0) throw new StowFailure(FAILURE.cannotUnderstand, 'Empty part');
+    const parsed = parseInstance(await deps.blobs.readAll(blob.key), {
+      inlineBinaryBytes: deps.config.inlineBinaryBytes,
+      maxFrames: deps.config.maxFrames,
+      maxFramePixels: deps.config.maxFramePixels,
+    });
+    if (targetStudy && parsed.studyUid !== targetStudy)
+      throw Object.assign(new StowFailure(FAILURE.doesNotMatch, 'Instance belongs to another study'), {
+        ids: parsed,
+      });
+    return { index, stored: { parsed, blob } };
+  } catch (err) {
+    await releaseBlobs(await deps.repo.reader(), deps.blobs, [blob.key]);
+    if (!(err instanceof StowFailure)) throw err;
+    const ids = (err as StowFailure & { ids?: ParsedInstance }).ids;
+    return {
+      index,
+      failure: {
+        reason: err.reason,
+        message: err.message,
+        sopClassUid: ids?.sopClassUid,
+        sopUid: ids?.sopUid,
+      },
+    };
+  }
+}
+
+async function commitStudy(
+  studyUid: string,
+  list: Outcome[],
+  req: DicomWebRequest,
+  deps: DicomWebDeps,
+): Promise<void> {
+  const instances = list.map((o) => o.stored).filter((s): s is StoredInstance => s !== undefined);
+  try {
+    const { replacedBlobs } = await deps.repo.transaction(async (repo) => {
+      const result = await indexInstances(
+        await repo.reader(),
+        studyUid,
+        imagingStudyId(studyUid),
+        instances,
+        deps.clock.now(),
+      );
+      if (result.changed) {
+        for (const uid of [studyUid, ...result.otherStudies])
+          await syncImagingStudy(repo, req.access, imagingDeps(deps), uid);
+      }
+      return result;
+    });
+    await releaseBlobs(await deps.repo.reader(), deps.blobs, replacedBlobs);
+  } catch (err) {
+    // The whole study failed to commit: report each of its instances, drop their unreferenced blobs.
+    deps.logger.error(
+      { errName: (err as Error).name, errCode: (err as { code?: string }).code },
+      'STOW commit failed',
+    );
+    await releaseBlobs(await deps.repo.reader(), deps.blobs, keysOf(list));
+    for (const o of list) {
+      const p = o.stored?.parsed;
+      o.failure = {
+        reason: FAILURE.processingFailure,
+        message: 'The instance could not be indexed',
+        sopClassUid: p?.sopClassUid,
+        sopUid: p?.sopUid,
+      };
+      delete o.stored;
+    }
+  }
+}
+
+function keysOf(outcomes: Outcome[]): string[] {
+  return outcomes.flatMap((o) => (o.stored ? [o.stored.blob.key] : []));
+}
