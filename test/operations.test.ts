@@ -65,7 +65,13 @@ test('SIGTERM lets in-flight requests finish, then exits 0', async () => {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-sigterm-'));
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, DATABASE_URL: 'memory', LOG_LEVEL: 'info' },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      DATABASE_URL: 'memory',
+      LOG_LEVEL: 'debug',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -77,7 +83,7 @@ test('SIGTERM lets in-flight requests finish, then exits 0', async () => {
   );
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200 && !out.includes('listening'); i++) await new Promise((r) => setTimeout(r, 100));
-  const entries = Array.from({ length: 1500 }, (_, i) => ({
+  const entries = Array.from({ length: 3000 }, (_, i) => ({
     resource: { resourceType: 'Patient', name: [{ family: `Shutdown${i}` }] },
     request: { method: 'POST', url: 'Patient' },
   }));
@@ -86,13 +92,14 @@ test('SIGTERM lets in-flight requests finish, then exits 0', async () => {
     headers: { 'Content-Type': 'application/fhir+json' },
     body: JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry: entries }),
   });
-  // The server is busy with the transaction; the signal is handled between its awaits.
-  await new Promise((r) => setTimeout(r, 500));
+  // Signal as soon as the server has the request; the signal is handled between its awaits.
+  for (let i = 0; i < 300 && !out.includes('request received'); i++)
+    await new Promise((r) => setTimeout(r, 10));
   child.kill('SIGTERM');
   const res = await pending;
   expect(res.status).toBe(200);
   const body = (await res.json()) as { entry: unknown[] };
-  expect(body.entry).toHaveLength(1500);
+  expect(body.entry).toHaveLength(3000);
   expect(await exited).toBe(0);
   const shutdownLine = out.split('\n').find((l) => l.includes('shutting down')) ?? '';
   expect(JSON.parse(shutdownLine).inFlight).toBeGreaterThanOrEqual(1);

@@ -38,6 +38,7 @@ export function createApp(deps: AppDeps, inFlight: InFlight): Koa {
     ctx.set('X-Request-Id', requestId);
     inFlight.count++;
     const started = Date.now();
+    deps.logger.debug({ requestId, method: ctx.method }, 'request received');
     try {
       await next();
     } finally {

@@ -146,7 +146,8 @@ export async function executeSearch(
   const idDescending = idRule?.descending ?? false;
   const reverse = query.cursor?.dir === 'prev';
 
-  const inner = exec('resource as r').select('r.id', 'r.content');
+  // Sorting carries ids only; the page's content is fetched afterwards for its few rows.
+  const inner = exec('resource as r').select('r.id');
   keys.forEach((k, n) => void inner.select(exec.raw(`${k.expr} AS s${n}`, k.bindings as Knex.RawBinding[])));
   applyFilters(inner, query, ctx);
 
@@ -169,8 +170,20 @@ export async function executeSearch(
     row ? { dir, id: String(row.id), keys: keys.map((_k, n) => keyString(row[`s${n}`])) } : undefined;
   const first = page[0];
   const last = page[page.length - 1];
+  const ids = page.map((r) => String(r.id));
+  const contentRows: { id: string; content: string }[] =
+    ids.length > 0
+      ? await exec('resource')
+          .where('resource_type', query.resourceType)
+          .whereIn('id', ids)
+          .select('id', 'content')
+      : [];
+  const byId = new Map(contentRows.map((r) => [r.id, r.content]));
   return {
-    contents: page.map((r) => String(r.content)),
+    contents: ids.flatMap((id) => {
+      const c = byId.get(id);
+      return c === undefined ? [] : [c];
+    }),
     next: reverse ? cursorOf(last, 'next') : hasMore ? cursorOf(last, 'next') : undefined,
     prev: reverse
       ? hasMore
