@@ -108,7 +108,3 @@ export function firstNumber(json: DicomJson, tag: string): number | undefined {
   const n = typeof v === 'number' ? v : Number(v);
   return v === undefined || Number.isNaN(n) ? undefined : n;
 }
-
-export function allStrings(json: DicomJson, tag: string): string[] {
-  return (json[tag]?.Value ?? []).map((v) => String(v).trim()).filter((s) => s !== '');
-}

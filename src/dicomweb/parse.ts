@@ -3,7 +3,7 @@ import dicomParser from 'dicom-parser';
 import dcmjs from 'dcmjs';
 import type { DicomJson } from './dicom-json';
 import { firstNumber, firstString, toDicomJson, vrOf } from './dicom-json';
-import { StowFailure } from './reasons';
+import { FAILURE, StowFailure } from './reasons';
 import { isEncapsulated, isKnownTransferSyntax } from './transfer-syntax';
 
 /** Where one frame's bytes are in the stored file: one or more byte ranges. */
@@ -42,8 +42,9 @@ const UID = /^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/;
 
 function requireUid(json: DicomJson, tag: string, name: string): string {
   const v = firstString(json, tag)?.replace(/\0/g, '');
-  if (!v) throw new StowFailure(0xa900, `${name} (${tag}) is missing`);
-  if (v.length > 64 || !UID.test(v)) throw new StowFailure(0xa900, `${name} (${tag}) is not a valid UID`);
+  if (!v) throw new StowFailure(FAILURE.doesNotMatch, `${name} (${tag}) is missing`);
+  if (v.length > 64 || !UID.test(v))
+    throw new StowFailure(FAILURE.doesNotMatch, `${name} (${tag}) is not a valid UID`);
   return v;
 }
 
@@ -53,17 +54,20 @@ function requireUid(json: DicomJson, tag: string, name: string): string {
  */
 export function parseInstance(file: Buffer, limits: ParseLimits): ParsedInstance {
   if (file.length < 132 || file.toString('latin1', 128, 132) !== 'DICM')
-    throw new StowFailure(0xc000, 'Not a DICOM Part 10 file (no DICM prefix)');
+    throw new StowFailure(FAILURE.cannotUnderstand, 'Not a DICOM Part 10 file (no DICM prefix)');
   let dict;
   try {
     const ab = file.buffer.slice(file.byteOffset, file.byteOffset + file.length) as ArrayBuffer;
     dict = dcmjs.data.DicomMessage.readFile(ab, { untilTag: '7FE00010', includeUntilTagValue: false });
   } catch {
-    throw new StowFailure(0xc000, 'The DICOM data set cannot be parsed');
+    throw new StowFailure(FAILURE.cannotUnderstand, 'The DICOM data set cannot be parsed');
   }
   const transferSyntax = firstString(dict.meta as unknown as DicomJson, '00020010')?.replace(/\0/g, '') ?? '';
   if (!isKnownTransferSyntax(transferSyntax))
-    throw new StowFailure(0xc122, `Transfer syntax ${transferSyntax || '(none)'} is not supported`);
+    throw new StowFailure(
+      FAILURE.transferSyntaxNotSupported,
+      `Transfer syntax ${transferSyntax || '(none)'} is not supported`,
+    );
   const metadata = toDicomJson(dict.dict, limits.inlineBinaryBytes);
   const studyUid = requireUid(metadata, '0020000D', 'StudyInstanceUID');
   const seriesUid = requireUid(metadata, '0020000E', 'SeriesInstanceUID');
@@ -80,7 +84,7 @@ export function parseInstance(file: Buffer, limits: ParseLimits): ParsedInstance
         vrCallback: (t) => vrOf(t.slice(1).toUpperCase()),
       });
     } catch {
-      throw new StowFailure(0xc000, 'The DICOM file is truncated or malformed');
+      throw new StowFailure(FAILURE.cannotUnderstand, 'The DICOM file is truncated or malformed');
     }
     collectBulk(ds, metadata, [], bulk);
     const pd = ds.elements.x7fe00010;
@@ -140,7 +144,8 @@ function pixelInfo(
     for (let i = 0; i < numberOfFrames; i++) frames.push([[pd.dataOffset + i * frameBytes, frameBytes]]);
   } else {
     const fragments = pd.fragments ?? [];
-    if (fragments.length === 0) throw new StowFailure(0xa900, 'Encapsulated Pixel Data has no fragments');
+    if (fragments.length === 0)
+      throw new StowFailure(FAILURE.doesNotMatch, 'Encapsulated Pixel Data has no fragments');
     let bot = pd.basicOffsetTable ?? [];
     if (bot.length !== numberOfFrames) {
       if (numberOfFrames === 1) bot = [0];
@@ -153,7 +158,8 @@ function pixelInfo(
       const ranges: FrameRanges = fragments
         .filter((f) => f.offset >= start && f.offset < end)
         .map((f) => [f.position, f.length]);
-      if (ranges.length === 0) throw new StowFailure(0xa900, `Frame ${i + 1} has no pixel data fragments`);
+      if (ranges.length === 0)
+        throw new StowFailure(FAILURE.doesNotMatch, `Frame ${i + 1} has no pixel data fragments`);
       frames.push(ranges);
     }
   }

@@ -11,13 +11,6 @@ export const FAILURE = {
   transferSyntaxNotSupported: 0xc122,
 } as const;
 
-/** Warnings (0xB000 range) go in WarningReason (0008,1196) of the instance's referenced item. */
-export const WARNING = {
-  coercion: 0xb000,
-  elementsDiscarded: 0xb006,
-  doesNotMatchSopClass: 0xb007,
-} as const;
-
 export class StowFailure extends Error {
   constructor(
     readonly reason: number,
