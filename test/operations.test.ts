@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TestServer } from './helpers/server';
+import { freePort } from './helpers/ports';
 import { fhirFetch, startTestServer } from './helpers/server';
 
 let server: TestServer;
@@ -49,17 +49,6 @@ test('logs carry no resource content, query values or identifiers', async () => 
   expect(logs).not.toContain(secretName);
   expect(logs).not.toContain('MRN-998877');
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
 
 test('SIGTERM lets in-flight requests finish, then exits 0', async () => {
   const port = await freePort();

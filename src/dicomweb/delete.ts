@@ -1,6 +1,7 @@
 import { FhirError } from '../shared';
+import { releaseBlobs } from '../storage';
 import { syncImagingStudy } from './imaging-study';
-import { pruneEmpty, releaseBlobs } from './store';
+import { pruneEmpty } from './store';
 import type { DicomWebDeps, DicomWebRequest, DicomWebResponse } from './types';
 import { imagingDeps } from './urls';
 

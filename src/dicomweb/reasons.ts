@@ -15,6 +15,8 @@ export class StowFailure extends Error {
   constructor(
     readonly reason: number,
     message: string,
+    /** The instance's identity when it could be read, for its FailedSOPSequence item. */
+    readonly ids?: { sopClassUid: string; sopUid: string },
   ) {
     super(message);
   }

@@ -1,4 +1,4 @@
-import type { BlobInfo, BlobStore, Executor } from '../storage';
+import type { BlobInfo, Executor } from '../storage';
 import type { DicomJson } from './dicom-json';
 import { firstNumber, firstString } from './dicom-json';
 import { pick, SERIES_TAGS, STUDY_TAGS } from './levels';
@@ -164,14 +164,4 @@ export async function pruneEmpty(exec: Executor, studyUid: string): Promise<bool
   if (left) return false;
   await exec('dicom_study').where('study_uid', studyUid).delete();
   return true;
-}
-
-/** Deletes blobs that no instance or Binary refers to any more (after the owning transaction). */
-export async function releaseBlobs(exec: Executor, blobs: BlobStore, keys: Iterable<string>): Promise<void> {
-  for (const key of new Set(keys)) {
-    const instance: unknown = await exec('dicom_instance').where('blob_key', key).first('sop_uid');
-    const binary: unknown = instance ?? (await exec('binary_blob').where('blob_key', key).first('id'));
-    const used = instance ?? binary;
-    if (!used) await blobs.delete(key);
-  }
 }

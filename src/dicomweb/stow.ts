@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { FhirError } from '../shared';
-import { BlobTooLargeError } from '../storage';
+import { BlobTooLargeError, releaseBlobs } from '../storage';
 import type { DicomJson } from './dicom-json';
 import { imagingStudyId, syncImagingStudy } from './imaging-study';
 import { mediaTypeParams, MultipartError, parseMultipart } from './multipart';
@@ -8,7 +8,7 @@ import type { ParsedInstance } from './parse';
 import { parseInstance } from './parse';
 import { FAILURE, StowFailure } from './reasons';
 import type { StoredInstance } from './store';
-import { indexInstances, releaseBlobs } from './store';
+import { indexInstances } from './store';
 import type { DicomWebDeps, DicomWebRequest, DicomWebResponse } from './types';
 import { imagingDeps, studyUrl } from './urls';
 
@@ -121,14 +121,12 @@ async function storePart(
       maxFramePixels: deps.config.maxFramePixels,
     });
     if (targetStudy && parsed.studyUid !== targetStudy)
-      throw Object.assign(new StowFailure(FAILURE.doesNotMatch, 'Instance belongs to another study'), {
-        ids: parsed,
-      });
+      throw new StowFailure(FAILURE.doesNotMatch, 'Instance belongs to another study', parsed);
     return { index, stored: { parsed, blob } };
   } catch (err) {
     await releaseBlobs(await deps.repo.reader(), deps.blobs, [blob.key]);
     if (!(err instanceof StowFailure)) throw err;
-    const ids = (err as StowFailure & { ids?: ParsedInstance }).ids;
+    const ids = err.ids;
     return {
       index,
       failure: {

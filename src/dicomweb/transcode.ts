@@ -40,7 +40,8 @@ export function toExplicitLittleEndian(file: Buffer, from: string, pixel: PixelI
   return Buffer.from(dict.write());
 }
 
-function swapBytes(u: Uint8Array, width: number): void {
+/** Reverses the byte order of each `width`-byte word in place (big- to little-endian). */
+export function swapBytes(u: Uint8Array, width: number): void {
   for (let i = 0; i + width <= u.length; i += width) u.subarray(i, i + width).reverse();
 }
 

@@ -8,7 +8,7 @@ import { acceptList, acceptsJson } from './negotiate';
 import type { PixelInfo } from './parse';
 import type { InstanceRow } from './store';
 import { EXPLICIT_VR_LE, frameMediaType, isEncapsulated } from './transfer-syntax';
-import { canTranscode, decodeRleFrame, toExplicitLittleEndian } from './transcode';
+import { canTranscode, decodeRleFrame, swapBytes, toExplicitLittleEndian } from './transcode';
 import type { DicomWebDeps, DicomWebRequest, DicomWebResponse } from './types';
 import { instanceUrl } from './urls';
 
@@ -157,8 +157,7 @@ export async function framesHandler(req: DicomWebRequest, deps: DicomWebDeps): P
     if (target === EXPLICIT_VR_LE && rle) bytes = decodeRleFrame(bytes, pixel);
     if (target === EXPLICIT_VR_LE && row.transfer_syntax === EXPLICIT_BE && pixel.bitsAllocated > 8) {
       bytes = Buffer.from(bytes);
-      const w = pixel.bitsAllocated / 8;
-      for (let i = 0; i + w <= bytes.length; i += w) bytes.subarray(i, i + w).reverse();
+      swapBytes(bytes, pixel.bitsAllocated / 8);
     }
     const ts = target ?? row.transfer_syntax;
     const type = target ? 'application/octet-stream' : frameMediaType(ts);

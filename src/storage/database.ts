@@ -15,7 +15,7 @@ export type Executor = Knex | Knex.Transaction;
  */
 export async function openDatabase(config: Config): Promise<Database> {
   const url = config.databaseUrl;
-  if (url && /^postgres(ql)?:\/\//.test(url)) {
+  if (!isEmbedded(config)) {
     const schema = config.databaseSchema;
     if (schema) {
       if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error('DATABASE_SCHEMA must be a plain identifier');

@@ -3,6 +3,7 @@ export type { Database, Executor } from './database';
 export { migrate, INDEX_TABLES } from './migrations';
 export type { IndexTable } from './migrations';
 export { FileBlobStore, BlobTooLargeError } from './blob-store';
+export { releaseBlobs } from './blob-refs';
 export type { BlobStore, BlobInfo } from './blob-store';
 export { Repository } from './repository';
 export { createAnalyzeHook } from './analyze';

@@ -6,6 +6,7 @@ import { FhirError, gone, notFound, preconditionFailed } from '../shared';
 import type { BlobStore } from './blob-store';
 import type { Database, Executor } from './database';
 import { isRetryableDbError } from './database';
+import { releaseBlobs } from './blob-refs';
 import { INDEX_TABLES } from './migrations';
 import { collectLocalReferences } from './references';
 import type { ResourceRow, VersionRow } from './rows';
@@ -333,10 +334,7 @@ export class Repository {
     const info = await this.deps.blobs.put(data);
     const blobs = this.deps.blobs;
     const exec = this.deps.db;
-    this.requireScope().onRollback(async () => {
-      const still: unknown = await exec('binary_blob').where({ blob_key: info.key }).first();
-      if (!still) await blobs.delete(info.key);
-    });
+    this.requireScope().onRollback(() => releaseBlobs(exec, blobs, [info.key]));
     await this.exec('binary_blob').insert({ id, version_id: versionId, blob_key: info.key, size: info.size });
   }
 

@@ -1,9 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+
+import { freePort } from './ports';
 
 const PLUGIN = '/usr/share/orthanc/plugins/libOrthancDicomWeb.so';
 
@@ -12,17 +13,6 @@ export interface Orthanc {
   /** JSON request against Orthanc's REST API. */
   api(method: string, route: string, body?: unknown): Promise<{ status: number; body: unknown }>;
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => {
-        resolve(port);
-      });
-    });
-  });
 }
 
 /** Starts a throwaway Orthanc (Debian orthanc + orthanc-dicomweb) on loopback ports, with its own storage. */
