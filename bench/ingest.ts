@@ -5,17 +5,7 @@ import { loadConfig } from '../src/config';
 import { startServer } from '../src/server';
 import { createLogger } from '../src/shared';
 import { LABS, patientBundle, rng } from './generate';
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
-  const t = process.hrtime.bigint();
-  const v = await fn();
-  return [v, Number(process.hrtime.bigint() - t) / 1e6];
-}
+import { percentile, timed } from './stats';
 
 /**
  * GET with one retry: after the baseline phase kept the event loop busy, a pooled keep-alive

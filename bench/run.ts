@@ -1,6 +1,7 @@
+import { dicomwebBench } from './dicomweb';
 import { ingestBench } from './ingest';
 
-const BENCHES: Record<string, () => Promise<void>> = { ingest: ingestBench };
+const BENCHES: Record<string, () => Promise<void>> = { dicomweb: dicomwebBench, ingest: ingestBench };
 
 const name = process.argv[2] ?? '';
 const bench = BENCHES[name];
