@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Config } from './config';
 import type { FhirDeps } from './fhir';
 import { createFhirDispatcher, createIntegrityHook, ProfileRegistry, Validator } from './fhir';
+import { createDicomWebDeps } from './dicomweb';
 import { createApp, createMetrics } from './http';
 import type { InFlight } from './http';
 import { createSearchIndexer, SearchParamRegistry } from './search';
@@ -79,7 +80,7 @@ export async function startServer(
   const app = createApp(
     {
       fhir,
-      dicomweb: {
+      dicomweb: createDicomWebDeps({
         repo,
         blobs,
         registry,
@@ -94,7 +95,7 @@ export async function startServer(
           inlineBinaryBytes: config.dicomInlineBinaryBytes,
           patientIdSystem: config.dicomPatientIdSystem,
         },
-      },
+      }),
       dispatch: createFhirDispatcher(),
       db,
       logger,

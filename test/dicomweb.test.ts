@@ -404,3 +404,19 @@ test('the same SOP Instance twice in one request keeps the last copy and one row
   const rows: { instance_number: number }[] = await server.db('dicom_instance').where('study_uid', study);
   expect(rows.map((r) => r.instance_number)).toEqual([99]);
 });
+
+test('concurrent one-instance STOW requests for one study all land in one consistent ImagingStudy', async () => {
+  const study = newUid();
+  const series = newUid();
+  const files = Array.from({ length: 8 }, () => withNewUids(testFile('MR_small.dcm'), { study, series }));
+  const results = await Promise.all(files.map((f) => stow([f])));
+  expect(results.map((r) => r.status)).toEqual(Array.from({ length: 8 }, () => 200));
+  const is = await fhirFetch(server, `ImagingStudy/${study}`);
+  expect(is.body.numberOfInstances).toBe(8);
+  expect(is.body.series[0].instance).toHaveLength(8);
+  const byInstance = await fhirFetch(
+    server,
+    `ImagingStudy?instance=${uidOf(files[7] as Buffer, '00080018')}`,
+  );
+  expect(byInstance.body.entry).toHaveLength(1);
+});

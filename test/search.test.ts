@@ -188,6 +188,65 @@ test('POST _search with a form body', async () => {
   expect(body.entry[0]?.resource.id).toBe(patientId);
 });
 
+test('an update rewrites only the index rows that changed, and leaves every value searchable', async () => {
+  const created = await fhirFetch(server, 'Patient', {
+    body: {
+      resourceType: 'Patient',
+      identifier: [
+        { system: 'urn:diff', value: 'kept' },
+        { system: 'urn:diff', value: 'dropped' },
+      ],
+      birthDate: '1970-01-01',
+      managingOrganization: { reference: 'Organization/diff-org', display: 'x' },
+    },
+  });
+  expect(created.status).toBe(400); // the organisation does not exist yet
+  await fhirFetch(server, 'Organization/diff-org', {
+    method: 'PUT',
+    body: { resourceType: 'Organization', id: 'diff-org', name: 'Diff' },
+  });
+  const p = await fhirFetch(server, 'Patient', {
+    body: {
+      resourceType: 'Patient',
+      identifier: [
+        { system: 'urn:diff', value: 'kept' },
+        { system: 'urn:diff', value: 'dropped' },
+      ],
+      birthDate: '1970-01-01',
+      managingOrganization: { reference: 'Organization/diff-org' },
+    },
+  });
+  const id = p.body.id;
+  const stored = async (table: string): Promise<number> =>
+    Number(((await server.db(table).where({ resource_id: id }).count('* as n').first()) as { n: string }).n);
+  const tokensBefore = await stored('sp_token');
+  await fhirFetch(server, `Patient/${id}`, {
+    method: 'PUT',
+    body: {
+      resourceType: 'Patient',
+      id,
+      identifier: [
+        { system: 'urn:diff', value: 'kept' },
+        { system: 'urn:diff', value: 'added' },
+      ],
+      birthDate: '1971-02-02',
+    },
+  });
+  const search = async (q: string): Promise<string[]> => ids((await fhirFetch(server, `Patient?${q}`)).body);
+  expect(await search('identifier=urn:diff|kept')).toEqual([id]);
+  expect(await search('identifier=urn:diff|added')).toEqual([id]);
+  expect(await search('identifier=urn:diff|dropped')).toEqual([]);
+  expect(await search('birthdate=1971-02-02')).toEqual([id]);
+  expect(await search('birthdate=1970-01-01')).toEqual([]);
+  expect(await search('organization=Organization/diff-org')).toEqual([]);
+  expect(await stored('sp_token')).toBe(tokensBefore);
+  expect(await stored('sp_reference')).toBe(0);
+  const refs = await server.db('resource_reference').where({ src_id: id }).count('* as n').first();
+  expect(Number((refs as { n: string }).n)).toBe(0);
+  // The organisation is no longer referenced, so it can be deleted.
+  expect((await fhirFetch(server, 'Organization/diff-org', { method: 'DELETE' })).status).toBe(200);
+});
+
 test('a resource written twice in one transaction keeps only its last index rows', async () => {
   await server.repo.transaction(async (repo) => {
     const created = await repo.create(SYSTEM_ACCESS, {

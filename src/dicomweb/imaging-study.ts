@@ -36,9 +36,12 @@ export async function syncImagingStudy(
   access: AccessContext,
   deps: ImagingStudyDeps,
   studyUid: string,
+  /** The study row when the caller just wrote it. */
+  known?: StudyRow,
 ): Promise<void> {
   const exec = await repo.reader();
-  const study = (await exec('dicom_study').where('study_uid', studyUid).first()) as StudyRow | undefined;
+  const study =
+    known ?? ((await exec('dicom_study').where('study_uid', studyUid).first()) as StudyRow | undefined);
   const id = imagingStudyId(studyUid);
   if (!study) {
     await repo.delete(access, 'ImagingStudy', id);
@@ -52,8 +55,14 @@ export async function syncImagingStudy(
     .orderBy([{ column: 'instance_number' }, { column: 'sop_uid' }])
     .select('sop_uid', 'series_uid', 'sop_class_uid', 'instance_number');
   const attrs = JSON.parse(study.attrs) as DicomJson;
-  const patient = await findOrCreatePatient(repo, access, deps, attrs);
-  await ensureEndpoint(repo, access, deps);
+  const key = patientKey(deps, attrs);
+  let patient = study.patient_ref_key === key ? study.patient_ref : null;
+  if (!patient) {
+    patient = await findOrCreatePatient(repo, access, deps, attrs, key);
+    await exec('dicom_study')
+      .where('study_uid', studyUid)
+      .update({ patient_ref: patient, patient_ref_key: key });
+  }
 
   const bySeries = new Map<string, ImagingStudySeries>();
   for (const s of series) {
@@ -108,7 +117,15 @@ export async function syncImagingStudy(
     ...(description && { description }),
     series: seriesList,
   };
-  await repo.update(access, resource);
+  // Referential integrity is checked at commit, so the Endpoint can follow its first referrer.
+  const { created } = await repo.update(access, resource);
+  if (created) await ensureEndpoint(repo, access, deps);
+}
+
+/** What identifies the study's patient: PatientID in the configured system, else the study itself. */
+function patientKey(deps: ImagingStudyDeps, attrs: DicomJson): string {
+  const pid = firstString(attrs, '00100020');
+  return pid ? `${deps.patientIdSystem}|${pid}` : `study|${firstString(attrs, '0020000D') ?? ''}`;
 }
 
 /** StudyDate/StudyTime as FHIR dateTime; a time needs a zone, so without one only the date is given. */
@@ -127,6 +144,7 @@ async function findOrCreatePatient(
   access: AccessContext,
   deps: ImagingStudyDeps,
   attrs: DicomJson,
+  key: string,
 ): Promise<string> {
   const pid = firstString(attrs, '00100020');
   const system = deps.patientIdSystem;
@@ -144,8 +162,7 @@ async function findOrCreatePatient(
     if (found) return (JSON.parse(found) as Patient).id ?? '';
   }
   // A deterministic id makes two studies of a new patient, stored concurrently, meet on one row.
-  const seed = pid ? `${system}|${pid}` : `study|${firstString(attrs, '0020000D') ?? ''}`;
-  const id = `dicom-${createHash('sha256').update(seed).digest('hex').slice(0, 40)}`;
+  const id = `dicom-${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
   const name = personName(firstString(attrs, '00100010'));
   const sex = firstString(attrs, '00100040');
   const birth = firstString(attrs, '00100030');

@@ -15,6 +15,8 @@ export interface StudyRow {
   patient_name: string | null;
   attrs: string;
   imaging_study_id: string;
+  patient_ref: string | null;
+  patient_ref_key: string | null;
 }
 
 export interface SeriesRow {
@@ -69,8 +71,9 @@ function studyColumns(json: DicomJson): Record<string, string | null> {
 
 /**
  * Writes the index rows of one study's newly stored instances (inside the caller's transaction).
- * Returns blob keys no longer referenced by the re-sent instances they belonged to, and other
- * studies an instance moved out of, so the caller can clean and re-sync them.
+ * Returns blob keys no longer referenced by the re-sent instances they belonged to, other
+ * studies an instance moved out of, so the caller can clean and re-sync them, and the study row
+ * when anything changed.
  */
 export async function indexInstances(
   exec: Executor,
@@ -78,7 +81,7 @@ export async function indexInstances(
   imagingStudyId: string,
   instances: StoredInstance[],
   now: Date,
-): Promise<{ replacedBlobs: string[]; otherStudies: string[]; changed: boolean }> {
+): Promise<{ replacedBlobs: string[]; otherStudies: string[]; study?: StudyRow }> {
   // The same SOP Instance twice in one request: the last copy wins, as a later request would.
   const unique = [...new Map(instances.map((i) => [i.parsed.sopUid, i])).values()];
   const dropped = instances.filter((i) => !unique.includes(i)).map((i) => i.blob.key);
@@ -88,10 +91,10 @@ export async function indexInstances(
     .select('sop_uid', 'blob_key', 'study_uid');
   const before = new Map(existing.map((r) => [r.sop_uid, r]));
   const fresh = unique.filter((i) => before.get(i.parsed.sopUid)?.blob_key !== i.blob.key);
-  if (fresh.length === 0) return { replacedBlobs: dropped, otherStudies: [], changed: false };
+  if (fresh.length === 0) return { replacedBlobs: dropped, otherStudies: [] };
 
   const last = fresh[fresh.length - 1]?.parsed.metadata ?? {};
-  await exec('dicom_study')
+  const [study] = (await exec('dicom_study')
     .insert({
       study_uid: studyUid,
       ...studyColumns(last),
@@ -100,7 +103,8 @@ export async function indexInstances(
       updated_at: now,
     })
     .onConflict('study_uid')
-    .merge();
+    .merge()
+    .returning('*')) as StudyRow[];
 
   const series = new Map<string, DicomJson>();
   for (const i of fresh) series.set(i.parsed.seriesUid, i.parsed.metadata);
@@ -144,7 +148,7 @@ export async function indexInstances(
   return {
     replacedBlobs: [...dropped, ...replaced.map((r) => r.blob_key)],
     otherStudies: [...new Set(replaced.map((r) => r.study_uid).filter((s) => s !== studyUid))],
-    changed: true,
+    study,
   };
 }
 

@@ -2,15 +2,13 @@ import type { Readable } from 'node:stream';
 import { FhirError } from '../shared';
 import { BlobTooLargeError, releaseBlobs } from '../storage';
 import type { DicomJson } from './dicom-json';
-import { imagingStudyId, syncImagingStudy } from './imaging-study';
 import { mediaTypeParams, MultipartError, parseMultipart } from './multipart';
 import type { ParsedInstance } from './parse';
 import { parseInstance } from './parse';
 import { FAILURE, StowFailure } from './reasons';
 import type { StoredInstance } from './store';
-import { indexInstances } from './store';
 import type { DicomWebDeps, DicomWebRequest, DicomWebResponse } from './types';
-import { imagingDeps, studyUrl } from './urls';
+import { studyUrl } from './urls';
 
 interface Outcome {
   index: number;
@@ -147,21 +145,7 @@ async function commitStudy(
 ): Promise<void> {
   const instances = list.map((o) => o.stored).filter((s): s is StoredInstance => s !== undefined);
   try {
-    const { replacedBlobs } = await deps.repo.transaction(async (repo) => {
-      const result = await indexInstances(
-        await repo.reader(),
-        studyUid,
-        imagingStudyId(studyUid),
-        instances,
-        deps.clock.now(),
-      );
-      if (result.changed) {
-        for (const uid of [studyUid, ...result.otherStudies])
-          await syncImagingStudy(repo, req.access, imagingDeps(deps), uid);
-      }
-      return result;
-    });
-    await releaseBlobs(await deps.repo.reader(), deps.blobs, replacedBlobs);
+    await deps.commits.submit(studyUid, req.access, instances);
   } catch (err) {
     // The whole study failed to commit: report each of its instances, drop their unreferenced blobs.
     deps.logger.error(

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { SearchParamRegistry } from '../search';
 import type { AccessContext, Clock, Logger } from '../shared';
 import type { BlobStore, Repository } from '../storage';
+import type { StoredInstance } from './store';
 
 export interface DicomWebConfig {
   /** Largest accepted instance (bytes); bigger parts fail with 0xA700. */
@@ -32,6 +33,11 @@ export interface DicomWebResponse {
   body?: Buffer | Readable | string;
 }
 
+/** Commits stored instances per study; concurrent STOW requests for one study share a transaction. */
+export interface StudyCommits {
+  submit(studyUid: string, access: AccessContext, instances: StoredInstance[]): Promise<void>;
+}
+
 export interface DicomWebDeps {
   repo: Repository;
   blobs: BlobStore;
@@ -42,6 +48,7 @@ export interface DicomWebDeps {
   fhirBase: string;
   /** `${baseUrl}/dicom-web` */
   base: string;
+  commits: StudyCommits;
 }
 
 export type DicomWebHandler = (req: DicomWebRequest, deps: DicomWebDeps) => Promise<DicomWebResponse>;

@@ -9,7 +9,7 @@ export function instanceUrl(deps: DicomWebDeps, study: string, series: string, s
   return `${deps.base}/studies/${study}/series/${series}/instances/${sop}`;
 }
 
-export function imagingDeps(deps: DicomWebDeps): ImagingStudyDeps {
+export function imagingDeps(deps: Omit<DicomWebDeps, 'commits'>): ImagingStudyDeps {
   return {
     registry: deps.registry,
     fhirBase: deps.fhirBase,

@@ -44,15 +44,18 @@ export function extractIndexRows(
   return out;
 }
 
-/** Fills the search index inside the write's transaction, so search never sees a half-written resource. */
+/**
+ * Fills the search index inside the write's transaction, so search never sees a half-written
+ * resource. On update only rows that differ from the previous version's are written.
+ */
 export function createSearchIndexer(registry: SearchParamRegistry, fhirBase: string): WriteHook {
   return {
-    afterWrite(event: WriteEvent): Promise<void> {
-      if (event.resource) {
-        for (const [table, rows] of extractIndexRows(event.resource, registry, fhirBase))
-          event.queueRows(table, rows);
-      }
-      return Promise.resolve();
+    async afterWrite(event: WriteEvent): Promise<void> {
+      if (!event.resource) return;
+      const rows = extractIndexRows(event.resource, registry, fhirBase);
+      const before = event.previous ? extractIndexRows(event.previous, registry, fhirBase) : undefined;
+      for (const table of new Set([...rows.keys(), ...(before?.keys() ?? [])]))
+        await event.queueRows(table, rows.get(table) ?? [], before && (before.get(table) ?? []));
     },
   };
 }

@@ -172,6 +172,18 @@ const MIGRATIONS: Migration[] = [
       );
     },
   },
+  {
+    name: '004_dicom_patient_ref',
+    async up(db) {
+      // The Patient a study links to and the key it was found by, so a later instance of the
+      // same study does not search for the Patient again.
+      await runScript(
+        db,
+        `ALTER TABLE dicom_study ADD COLUMN patient_ref text;
+         ALTER TABLE dicom_study ADD COLUMN patient_ref_key text`,
+      );
+    },
+  },
 ];
 
 export const INDEX_TABLES = [

@@ -7,6 +7,7 @@ import type { BlobStore } from './blob-store';
 import type { Database, Executor } from './database';
 import { isRetryableDbError } from './database';
 import { releaseBlobs } from './blob-refs';
+import { deleteRows, diffRows } from './row-diff';
 import { INDEX_TABLES } from './migrations';
 import { collectLocalReferences } from './references';
 import type { ResourceRow, VersionRow } from './rows';
@@ -222,7 +223,8 @@ export class Repository {
       else await repo.exec('resource').insert(row);
       scope.insertLater(VERSIONS, 'resource_version', [{ ...row, method }]);
       if (binary) await repo.storeBinary(id, versionId, binary);
-      await repo.afterWrite(access, live ? 'update' : 'create', stored, versionId);
+      const previous = live && current.content !== null ? (JSON.parse(current.content) as T) : undefined;
+      await repo.afterWrite(access, stored, versionId, previous);
       return {
         resource: binary ? { ...stored, data: binary.toString('base64') } : stored,
         created: !live,
@@ -274,9 +276,7 @@ export class Repository {
           references: [],
           executor: repo.exec,
           scope: repo.requireScope(),
-          queueRows: () => {
-            throw new Error('A delete derives no rows');
-          },
+          queueRows: () => Promise.reject(new Error('A delete derives no rows')),
         });
       }
       return { existed: true, versionId };
@@ -350,40 +350,57 @@ export class Repository {
     );
   }
 
+  /**
+   * Derived rows of a write. For an update, `previous` is the replaced version: its rows were
+   * flushed when it was read, so they are exactly what is stored, and only the difference is
+   * written. Without it (a create, or a resource whose rows are unknown) everything is replaced.
+   */
   private async afterWrite(
     access: AccessContext,
-    kind: 'create' | 'update',
     resource: Resource,
     versionId: number,
+    previous: Resource | undefined,
   ): Promise<void> {
     const id = resource.id ?? '';
+    const type = resource.resourceType;
+    const owner = indexOwner(type, id);
+    const scope = this.requireScope();
     const references = collectLocalReferences(resource, this.deps.fhirBase);
-    if (kind === 'update') await this.clearIndexes(resource.resourceType, id);
-    this.requireScope().insertLater(
-      indexOwner(resource.resourceType, id),
-      'resource_reference',
-      references.map((r) => ({
-        src_type: resource.resourceType,
+    const refRows = (r: Resource): Record<string, unknown>[] =>
+      (r === resource ? references : collectLocalReferences(r, this.deps.fhirBase)).map((ref) => ({
+        src_type: type,
         src_id: id,
-        target_type: r.targetType,
-        target_id: r.targetId,
-        path: r.path,
-      })),
-    );
+        target_type: ref.targetType,
+        target_id: ref.targetId,
+        path: ref.path,
+      }));
+    const queueRows = async (
+      table: string,
+      rows: Record<string, unknown>[],
+      previousRows?: Record<string, unknown>[],
+    ): Promise<void> => {
+      if (!previous || !previousRows) {
+        scope.insertLater(owner, table, rows);
+        return;
+      }
+      const { added, removed } = diffRows(previousRows, rows);
+      await deleteRows(this.exec, table, removed);
+      scope.insertLater(owner, table, added);
+    };
+    await queueRows('resource_reference', refRows(resource), previous && refRows(previous));
     for (const hook of this.deps.hooks) {
       await hook.afterWrite({
-        kind,
+        kind: previous ? 'update' : 'create',
         access,
-        resourceType: resource.resourceType,
+        resourceType: type,
         id,
         versionId,
         resource,
+        previous,
         references,
         executor: this.exec,
-        scope: this.requireScope(),
-        queueRows: (table, rows) => {
-          this.requireScope().insertLater(indexOwner(resource.resourceType, id), table, rows);
-        },
+        scope,
+        queueRows,
       });
     }
   }

@@ -22,6 +22,11 @@ export interface WriteEvent {
   versionId: number;
   /** The stored resource (absent for deletes). */
   resource?: Resource;
+  /**
+   * For updates: the version this one replaces, whose derived rows are still stored. A hook
+   * passes the rows it derived from it to queueRows, so only changed rows are written.
+   */
+  previous?: Resource;
   references: LocalReference[];
   executor: Executor;
   scope: TxScope;
@@ -30,7 +35,11 @@ export interface WriteEvent {
    * transaction's next read or commit; a later write of the same resource in the transaction
    * replaces them.
    */
-  queueRows(table: string, rows: Record<string, unknown>[]): void;
+  queueRows(
+    table: string,
+    rows: Record<string, unknown>[],
+    previousRows?: Record<string, unknown>[],
+  ): Promise<void>;
 }
 
 /**

@@ -1,0 +1,45 @@
+import { CommitBatcher } from '../src/dicomweb/commit-batcher';
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = (): void => undefined;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+test('submissions arriving during a commit are committed together in the next one', async () => {
+  const calls: string[][] = [];
+  const gate = deferred();
+  const batcher = new CommitBatcher<string, string>(async (_key, items) => {
+    calls.push(items);
+    if (calls.length === 1) await gate.promise;
+    return items.join();
+  });
+  const first = batcher.submit('study', ['a']);
+  const second = batcher.submit('study', ['b']);
+  const third = batcher.submit('study', ['c', 'd']);
+  const other = batcher.submit('other', ['x']);
+  gate.resolve();
+  expect(await first).toBe('a');
+  expect(await second).toBe('b,c,d');
+  expect(await third).toBe('b,c,d');
+  await other;
+  expect(calls).toEqual([['a'], ['x'], ['b', 'c', 'd']]);
+});
+
+test('a failed combined commit is retried per submission, so only the bad one fails', async () => {
+  const gate = deferred();
+  let n = 0;
+  const batcher = new CommitBatcher<string, void>(async (_key, items) => {
+    if (n++ === 0) await gate.promise;
+    if (items.includes('bad')) throw new Error('constraint violated');
+  });
+  const first = batcher.submit('s', ['ok1']);
+  const good = batcher.submit('s', ['ok2']);
+  const bad = batcher.submit('s', ['bad']);
+  gate.resolve();
+  await expect(first).resolves.toBeUndefined();
+  await expect(good).resolves.toBeUndefined();
+  await expect(bad).rejects.toThrow('constraint violated');
+});
