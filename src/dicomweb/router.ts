@@ -1,13 +1,14 @@
 import { FhirError } from '../shared';
 import { deleteHandler } from './delete';
 import { qidoHandler } from './qido';
+import { renderedHandler, thumbnailHandler } from './rendered';
 import { stowHandler } from './stow';
 import type { DicomWebHandler, DicomWebRequest } from './types';
 import { bulkdataHandler, framesHandler, metadataHandler, retrieveHandler } from './wado';
 
 interface Route {
   method: DicomWebRequest['method'];
-  /** Segment patterns; ':uid' matches a UID, '*' the rest of the path. */
+  /** Segment patterns; ':uid' matches a UID, ':list' a frame list, '*' the rest of the path. */
   pattern: string[];
   handler: DicomWebHandler;
   name: string;
@@ -32,6 +33,10 @@ const ROUTES: Route[] = [
   { method: 'GET', pattern: [...S, 'metadata'], handler: metadataHandler, name: 'wado-metadata' },
   { method: 'GET', pattern: [...SE, 'metadata'], handler: metadataHandler, name: 'wado-metadata' },
   { method: 'GET', pattern: [...I, 'metadata'], handler: metadataHandler, name: 'wado-metadata' },
+  ...[S, SE, I, [...I, 'frames', ':list']].flatMap((p): Route[] => [
+    { method: 'GET', pattern: [...p, 'rendered'], handler: renderedHandler, name: 'wado-rendered' },
+    { method: 'GET', pattern: [...p, 'thumbnail'], handler: thumbnailHandler, name: 'wado-thumbnail' },
+  ]),
   { method: 'GET', pattern: [...I, 'frames', '*'], handler: framesHandler, name: 'wado-frames' },
   { method: 'GET', pattern: [...I, 'bulkdata', '*'], handler: bulkdataHandler, name: 'wado-bulkdata' },
   { method: 'DELETE', pattern: S, handler: deleteHandler, name: 'delete' },
@@ -40,13 +45,16 @@ const ROUTES: Route[] = [
 ];
 
 const UID = /^[0-9.]{1,64}$/;
+const FRAME_LIST = /^[1-9][0-9]{0,8}(,[1-9][0-9]{0,8})*$/;
 
 function matches(pattern: string[], segments: string[]): boolean {
   const rest = pattern.at(-1) === '*';
   if (rest ? segments.length < pattern.length : segments.length !== pattern.length) return false;
   return pattern.every((p, i) => {
     const s = segments[i] ?? '';
-    return p === '*' || (p === ':uid' ? UID.test(s) : p === s);
+    if (p === ':uid') return UID.test(s);
+    if (p === ':list') return FRAME_LIST.test(s);
+    return p === '*' || p === s;
   });
 }
 

@@ -14,7 +14,7 @@ import { toExplicitLittleEndian } from './transcode';
 import type { DicomWebDeps, DicomWebRequest, DicomWebResponse } from './types';
 import { instanceUrl } from './urls';
 
-async function selectInstances(req: DicomWebRequest, deps: DicomWebDeps): Promise<InstanceRow[]> {
+export async function selectInstances(req: DicomWebRequest, deps: DicomWebDeps): Promise<InstanceRow[]> {
   const [, study, , series, , sop] = req.segments;
   const q = (await deps.repo.reader())('dicom_instance').where('study_uid', study ?? '');
   if (series) void q.where('series_uid', series);
@@ -112,7 +112,11 @@ export async function metadataHandler(req: DicomWebRequest, deps: DicomWebDeps):
 }
 
 /** Byte ranges of the stored file, read without loading the rest of it. */
-async function readRanges(deps: DicomWebDeps, key: string, ranges: [number, number][]): Promise<Buffer> {
+export async function readRanges(
+  deps: DicomWebDeps,
+  key: string,
+  ranges: [number, number][],
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for (const [offset, length] of ranges) chunks.push(await deps.blobs.readRange(key, offset, length));
   return Buffer.concat(chunks);
