@@ -78,26 +78,28 @@ export async function startServer(
     fhirBase,
     resourceTypes: new Set(storableResourceTypes()),
   };
+  const dicomweb = createDicomWebDeps({
+    repo,
+    blobs,
+    registry,
+    clock,
+    logger,
+    fhirBase,
+    base: `${baseUrl}/dicom-web`,
+    config: {
+      maxInstanceBytes: config.dicomMaxInstanceBytes,
+      maxFrames: config.dicomMaxFrames,
+      maxFramePixels: config.dicomMaxFramePixels,
+      inlineBinaryBytes: config.dicomInlineBinaryBytes,
+      patientIdSystem: config.dicomPatientIdSystem,
+      peers: config.dicomWebPeers,
+    },
+  });
   const metrics = createMetrics();
   const app = createApp(
     {
       fhir,
-      dicomweb: createDicomWebDeps({
-        repo,
-        blobs,
-        registry,
-        clock,
-        logger,
-        fhirBase,
-        base: `${baseUrl}/dicom-web`,
-        config: {
-          maxInstanceBytes: config.dicomMaxInstanceBytes,
-          maxFrames: config.dicomMaxFrames,
-          maxFramePixels: config.dicomMaxFramePixels,
-          inlineBinaryBytes: config.dicomInlineBinaryBytes,
-          patientIdSystem: config.dicomPatientIdSystem,
-        },
-      }),
+      dicomweb,
       dispatch: createFhirDispatcher(),
       db,
       logger,
@@ -112,6 +114,7 @@ export async function startServer(
   );
   const callback = app.callback();
   handler = (req, res) => void callback(req, res);
+  await dicomweb.imports.resume();
   logger.info({ url: baseUrl }, 'listening');
 
   let closing: Promise<void> | undefined;
@@ -129,6 +132,7 @@ export async function startServer(
         });
         server.closeIdleConnections();
       });
+      await dicomweb.imports.stop();
       await db.destroy();
       logger.info('stopped');
     })();

@@ -1,4 +1,11 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import dicomParser from 'dicom-parser';
+import { loadConfig } from '../src/config';
+import type { RunningServer } from '../src/server';
+import { startServer } from '../src/server';
+import { createLogger, SYSTEM_ACCESS } from '../src/shared';
 import type { Orthanc } from './helpers/orthanc';
 import { startOrthanc } from './helpers/orthanc';
 import type { TestServer } from './helpers/server';
@@ -26,8 +33,8 @@ let server: TestServer;
 let orthanc: Orthanc;
 
 beforeAll(async () => {
-  server = await startTestServer();
   orthanc = await startOrthanc();
+  server = await startTestServer({ dicomWebPeers: { pacs: `${orthanc.url}/dicom-web` } });
   // Registered at run time, as an administrator would.
   const put = await orthanc.api('PUT', '/dicom-web/servers/ours', { Url: `${server.url}/dicom-web/` });
   expect(put.status).toBe(200);
@@ -127,5 +134,134 @@ test('a failed instance in an Orthanc push makes its job fail, as Orthanc expect
     expect((await fhirFetch(small, `ImagingStudy/${study}`)).status).toBe(404);
   } finally {
     await small.close();
+  }
+}, 60_000);
+
+async function importRequest(
+  body: unknown,
+  prefer?: string,
+): Promise<{ status: number; location: string; body: ImportJobBody }> {
+  const res = await fetch(`${server.url}/dicom-web/import`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...(prefer && { Prefer: prefer }) },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    location: res.headers.get('content-location') ?? '',
+    body: (text && res.headers.get('content-type')?.includes('json')
+      ? JSON.parse(text)
+      : {}) as ImportJobBody,
+  };
+}
+
+interface ImportJobBody {
+  status?: string;
+  studies?: { uid: string; stored: number; failed: number; error?: string }[];
+  error?: string;
+}
+
+test('the server pulls a study from Orthanc: QIDO-RS to find, WADO-RS to fetch, then the STOW-RS ingest path', async () => {
+  const study = newUid();
+  const files = studyFiles(study, 3);
+  for (const f of files) expect((await orthanc.api('POST', '/instances', f)).status).toBe(200);
+
+  const done = await importRequest({ peer: 'pacs', studies: [study] });
+  expect(done.status).toBe(200);
+  expect(done.body.status).toBe('completed');
+  expect(done.body.studies).toEqual([{ uid: study, stored: 3, failed: 0 }]);
+  // What we hold is what Orthanc holds, byte for byte.
+  const found = (
+    await orthanc.api('POST', '/tools/find', { Level: 'Instance', Query: { StudyInstanceUID: study } })
+  ).body as string[];
+  const res = await fetch(`${server.url}/dicom-web/studies/${study}`, {
+    headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' },
+  });
+  const ours = parseMultipartResponse(
+    Buffer.from(await res.arrayBuffer()),
+    res.headers.get('content-type') ?? '',
+  );
+  expect(ours).toHaveLength(3);
+  for (const id of found) {
+    const theirs = Buffer.from(await (await fetch(`${orthanc.url}/instances/${id}/file`)).arrayBuffer());
+    expect(ours.some((p) => p.body.equals(theirs))).toBe(true);
+  }
+  expect((await fhirFetch(server, `ImagingStudy/${study}`)).body.numberOfInstances).toBe(3);
+
+  // Asynchronously, by query: 202 with a status URL that answers 200 once the job is done.
+  const other = newUid();
+  for (const f of studyFiles(other, 2)) {
+    const tagged = editFile(f, (d) => {
+      d['00100020'] = { vr: 'LO', Value: ['IMPORT-Q'] };
+    });
+    expect((await orthanc.api('POST', '/instances', tagged)).status).toBe(200);
+  }
+  const accepted = await importRequest({ peer: 'pacs', query: { PatientID: 'IMPORT-Q' } }, 'respond-async');
+  expect(accepted.status).toBe(202);
+  expect(accepted.location).toMatch(/\/dicom-web\/import\/[0-9a-f-]{36}$/);
+  let status = await fetch(accepted.location);
+  for (let i = 0; status.status === 202 && i < 200; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    status = await fetch(accepted.location);
+  }
+  expect(status.status).toBe(200);
+  expect(((await status.json()) as ImportJobBody).studies).toEqual([{ uid: other, stored: 2, failed: 0 }]);
+  expect((await fhirFetch(server, `ImagingStudy/${other}`)).body.numberOfInstances).toBe(2);
+}, 60_000);
+
+test('bad import requests are refused, and a study the peer lacks fails the job with the reason', async () => {
+  expect((await importRequest({ peer: 'elsewhere', studies: ['1.2.3'] })).status).toBe(400);
+  expect((await importRequest({ peer: 'pacs' })).status).toBe(400);
+  expect((await importRequest({ peer: 'pacs', studies: ['1.2.3'], query: {} })).status).toBe(400);
+  expect((await importRequest({ peer: 'pacs', studies: ['not a uid'] })).status).toBe(400);
+  const missing = await importRequest({ peer: 'pacs', studies: [newUid()] });
+  expect(missing.status).toBe(200);
+  expect(missing.body.status).toBe('failed');
+  expect(missing.body.studies?.[0]?.error).toMatch(/answered 404/);
+  expect((await fetch(`${server.url}/dicom-web/import/00000000-0000-0000-0000-000000000000`)).status).toBe(
+    404,
+  );
+}, 60_000);
+
+test('an import job left running by a stopped server is resumed by the next start', async () => {
+  const study = newUid();
+  for (const f of studyFiles(study, 2)) expect((await orthanc.api('POST', '/instances', f)).status).toBe(200);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'import-resume-'));
+  const start = (): Promise<RunningServer> =>
+    startServer(
+      loadConfig(
+        { HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir },
+        { dicomWebPeers: { pacs: `${orthanc.url}/dicom-web` } },
+      ),
+      createLogger('silent'),
+    );
+  try {
+    const first = await start();
+    const id = '6f1c2d4e-0000-4000-8000-000000000001';
+    // As a node that died mid-job leaves it: running, not touched for an hour.
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    await first.db('dicom_import').insert({
+      id,
+      status: 'running',
+      request: JSON.stringify({ peer: 'pacs', studies: [study], access: SYSTEM_ACCESS }),
+      created_at: hourAgo,
+      updated_at: hourAgo,
+    });
+    await first.close();
+    const second = await start();
+    try {
+      let res = await fetch(`${second.url}/dicom-web/import/${id}`);
+      for (let i = 0; res.status === 202 && i < 200; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        res = await fetch(`${second.url}/dicom-web/import/${id}`);
+      }
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as ImportJobBody).studies).toEqual([{ uid: study, stored: 2, failed: 0 }]);
+    } finally {
+      await second.close();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }, 60_000);

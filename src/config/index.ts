@@ -25,6 +25,12 @@ export interface Config {
   readonly dicomInlineBinaryBytes: number;
   /** Patient.identifier system that DICOM PatientID maps to (set it to the hospital's MRN system). */
   readonly dicomPatientIdSystem: string;
+  /**
+   * DICOMweb peers this server may pull studies from, by name (DICOMWEB_PEERS="pacs=http://...,b=...").
+   * Only these are ever fetched, so an import request cannot make the server call arbitrary URLs;
+   * credentials for a peer go in its URL's userinfo.
+   */
+  readonly dicomWebPeers: Readonly<Record<string, string>>;
   readonly shutdownTimeoutMs: number;
   /**
    * Idle keep-alive connections are closed after this; it must outlast the idle timeout of a
@@ -49,6 +55,22 @@ function bool(env: Env, key: string, dflt: boolean): boolean {
   if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
   if (['0', 'false', 'no', 'off'].includes(raw)) return false;
   throw new Error(`Configuration ${key} must be a boolean`);
+}
+
+function peers(raw: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of (raw ?? '').split(',').filter((e) => e.trim() !== '')) {
+    const eq = entry.indexOf('=');
+    const name = entry.slice(0, eq).trim();
+    const url = entry
+      .slice(eq + 1)
+      .trim()
+      .replace(/\/+$/, '');
+    if (eq < 1 || !/^[A-Za-z0-9_-]+$/.test(name) || !/^https?:\/\//.test(url))
+      throw new Error('Configuration DICOMWEB_PEERS must be name=http(s)://url pairs separated by commas');
+    out[name] = url;
+  }
+  return out;
 }
 
 /** The one config loader: typed defaults, overridden by environment variables. */
@@ -76,6 +98,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dicomMaxFramePixels: int(env, 'DICOM_MAX_FRAME_PIXELS', 100_000_000),
     dicomInlineBinaryBytes: int(env, 'DICOM_INLINE_BINARY_BYTES', 1024),
     dicomPatientIdSystem: env.DICOM_PATIENT_ID_SYSTEM ?? 'urn:dicom:patient-id',
+    dicomWebPeers: peers(env.DICOMWEB_PEERS),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 25_000),
     keepAliveTimeoutMs: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 65_000),
     ...overrides,

@@ -2,11 +2,17 @@ export { resolveDicomWeb } from './router';
 export type { DicomWebConfig, DicomWebDeps, DicomWebRequest, DicomWebResponse } from './types';
 
 import { FrameCodecs } from './codecs';
+import { ImportJobs } from './import';
 import { createStudyCommits } from './study-commits';
-import type { DicomWebDeps } from './types';
+import type { DicomWebBase, DicomWebDeps } from './types';
 
-/** Completes the DICOMweb dependencies with the per-server commit batcher and codecs. */
-export function createDicomWebDeps(base: Omit<DicomWebDeps, 'commits' | 'codecs'>): DicomWebDeps {
-  const codecs = new FrameCodecs();
-  return { ...base, codecs, commits: createStudyCommits({ ...base, codecs }) };
+/** Completes the DICOMweb dependencies with the per-server commit batcher, codecs and import jobs. */
+export function createDicomWebDeps(base: DicomWebBase): DicomWebDeps {
+  const deps: DicomWebDeps = {
+    ...base,
+    codecs: new FrameCodecs(),
+    commits: createStudyCommits(base),
+    imports: new ImportJobs(() => deps),
+  };
+  return deps;
 }

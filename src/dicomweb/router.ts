@@ -1,5 +1,6 @@
 import { FhirError } from '../shared';
 import { deleteHandler } from './delete';
+import { importHandler, importStatusHandler } from './import';
 import { qidoHandler } from './qido';
 import { renderedHandler, thumbnailHandler } from './rendered';
 import { stowHandler } from './stow';
@@ -39,6 +40,8 @@ const ROUTES: Route[] = [
   ]),
   { method: 'GET', pattern: [...I, 'frames', '*'], handler: framesHandler, name: 'wado-frames' },
   { method: 'GET', pattern: [...I, 'bulkdata', '*'], handler: bulkdataHandler, name: 'wado-bulkdata' },
+  { method: 'POST', pattern: ['import'], handler: importHandler, name: 'import' },
+  { method: 'GET', pattern: ['import', '*'], handler: importStatusHandler, name: 'import-status' },
   { method: 'DELETE', pattern: S, handler: deleteHandler, name: 'delete' },
   { method: 'DELETE', pattern: SE, handler: deleteHandler, name: 'delete' },
   { method: 'DELETE', pattern: I, handler: deleteHandler, name: 'delete' },

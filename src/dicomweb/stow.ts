@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { AccessContext } from '../shared';
 import { FhirError } from '../shared';
 import { BlobTooLargeError, releaseBlobs } from '../storage';
 import type { DicomJson } from './dicom-json';
@@ -10,7 +11,7 @@ import type { StoredInstance } from './store';
 import type { DicomWebDeps, DicomWebRequest, DicomWebResponse } from './types';
 import { studyUrl } from './urls';
 
-interface Outcome {
+export interface Outcome {
   index: number;
   stored?: StoredInstance;
   failure?: { reason: number; message: string; sopClassUid?: string; sopUid?: string };
@@ -33,28 +34,8 @@ export async function stowHandler(req: DicomWebRequest, deps: DicomWebDeps): Pro
   if (!boundary) throw FhirError.of('invalid', 'The multipart boundary parameter is missing');
   if (!req.body) throw FhirError.of('invalid', 'The request has no body');
 
-  const outcomes: Outcome[] = [];
-  try {
-    await parseMultipart(req.body, boundary, async (part) => {
-      outcomes.push(await storePart(part.index, part.headers, part.body, targetStudy, deps));
-    });
-  } catch (err) {
-    await releaseBlobs(await deps.repo.reader(), deps.blobs, keysOf(outcomes));
-    if (err instanceof MultipartError)
-      throw FhirError.of('invalid', `Unreadable multipart body: ${err.message}`);
-    throw err;
-  }
-  outcomes.sort((a, b) => a.index - b.index);
+  const outcomes = await ingestMultipart(req.body, boundary, targetStudy, req.access, deps);
   if (outcomes.length === 0) throw FhirError.of('invalid', 'The request holds no instances');
-
-  const byStudy = new Map<string, Outcome[]>();
-  for (const o of outcomes) {
-    if (!o.stored) continue;
-    const list = byStudy.get(o.stored.parsed.studyUid) ?? [];
-    list.push(o);
-    byStudy.set(o.stored.parsed.studyUid, list);
-  }
-  for (const [studyUid, list] of byStudy) await commitStudy(studyUid, list, req, deps);
 
   const referenced = outcomes.filter((o) => o.stored);
   const failed = outcomes.filter((o) => o.failure);
@@ -88,6 +69,41 @@ export async function stowHandler(req: DicomWebRequest, deps: DicomWebDeps): Pro
     };
   const status = failed.length === 0 ? 200 : referenced.length === 0 ? 409 : 202;
   return { status, contentType: 'application/dicom+json', body: JSON.stringify(body) };
+}
+
+/**
+ * The ingest path shared by STOW-RS and imports from a peer: every part is stored and parsed on
+ * its own, then each study's instances are committed together. Returns one outcome per part, in
+ * order; throws MultipartError-based 400s only when the body itself cannot be read.
+ */
+export async function ingestMultipart(
+  body: Readable,
+  boundary: string,
+  targetStudy: string | undefined,
+  access: AccessContext,
+  deps: DicomWebDeps,
+): Promise<Outcome[]> {
+  const outcomes: Outcome[] = [];
+  try {
+    await parseMultipart(body, boundary, async (part) => {
+      outcomes.push(await storePart(part.index, part.headers, part.body, targetStudy, deps));
+    });
+  } catch (err) {
+    await releaseBlobs(await deps.repo.reader(), deps.blobs, keysOf(outcomes));
+    if (err instanceof MultipartError)
+      throw FhirError.of('invalid', `Unreadable multipart body: ${err.message}`);
+    throw err;
+  }
+  outcomes.sort((a, b) => a.index - b.index);
+  const byStudy = new Map<string, Outcome[]>();
+  for (const o of outcomes) {
+    if (!o.stored) continue;
+    const list = byStudy.get(o.stored.parsed.studyUid) ?? [];
+    list.push(o);
+    byStudy.set(o.stored.parsed.studyUid, list);
+  }
+  for (const [studyUid, list] of byStudy) await commitStudy(studyUid, list, access, deps);
+  return outcomes;
 }
 
 async function storePart(
@@ -140,12 +156,12 @@ async function storePart(
 async function commitStudy(
   studyUid: string,
   list: Outcome[],
-  req: DicomWebRequest,
+  access: AccessContext,
   deps: DicomWebDeps,
 ): Promise<void> {
   const instances = list.map((o) => o.stored).filter((s): s is StoredInstance => s !== undefined);
   try {
-    await deps.commits.submit(studyUid, req.access, instances);
+    await deps.commits.submit(studyUid, access, instances);
   } catch (err) {
     // The whole study failed to commit: report each of its instances, drop their unreferenced blobs.
     deps.logger.error(

@@ -4,7 +4,7 @@ import { CommitBatcher } from './commit-batcher';
 import { imagingStudyId, syncImagingStudy } from './imaging-study';
 import type { StoredInstance } from './store';
 import { indexInstances } from './store';
-import type { DicomWebDeps, StudyCommits } from './types';
+import type { DicomWebBase, StudyCommits } from './types';
 import { imagingDeps } from './urls';
 
 interface Pending {
@@ -13,7 +13,7 @@ interface Pending {
   instance: StoredInstance;
 }
 
-export function createStudyCommits(deps: Omit<DicomWebDeps, 'commits'>): StudyCommits {
+export function createStudyCommits(deps: DicomWebBase): StudyCommits {
   const batcher = new CommitBatcher<Pending, void>(async (_key, items) => {
     const first = items[0];
     if (!first) return;
@@ -39,7 +39,7 @@ export function createStudyCommits(deps: Omit<DicomWebDeps, 'commits'>): StudyCo
  * exist or neither. Blobs of instances that were replaced are released after the commit.
  */
 async function commit(
-  deps: Omit<DicomWebDeps, 'commits'>,
+  deps: DicomWebBase,
   studyUid: string,
   access: AccessContext,
   instances: StoredInstance[],

@@ -14,6 +14,8 @@ export interface DicomWebConfig {
   inlineBinaryBytes: number;
   /** Identifier system of Patient.identifier that PatientID (0010,0020) maps to. */
   patientIdSystem: string;
+  /** DICOMweb roots of peers that import jobs may pull from, by name. */
+  peers: Readonly<Record<string, string>>;
 }
 
 /** A DICOMweb request independent of the HTTP framework. */
@@ -22,7 +24,7 @@ export interface DicomWebRequest {
   /** Path segments below /dicom-web, e.g. ["studies", "1.2.3", "metadata"]. */
   segments: string[];
   query: [string, string][];
-  headers: { accept?: string; contentType?: string };
+  headers: { accept?: string; contentType?: string; prefer?: string };
   body?: Readable;
   access: AccessContext;
 }
@@ -39,6 +41,40 @@ export interface StudyCommits {
   submit(studyUid: string, access: AccessContext, instances: StoredInstance[]): Promise<void>;
 }
 
+/** A pull from a configured DICOMweb peer: the studies named, or those a QIDO-RS query finds. */
+export interface ImportRequest {
+  peer: string;
+  studies?: string[];
+  query?: Record<string, string>;
+  access: AccessContext;
+}
+
+export interface ImportStudyResult {
+  uid: string;
+  stored: number;
+  failed: number;
+  error?: string;
+}
+
+export interface ImportJob {
+  id: string;
+  status: 'queued' | 'running' | 'completed' | 'failed';
+  peer: string;
+  studies: ImportStudyResult[];
+  error?: string;
+}
+
+export interface ImportJobsApi {
+  create(request: ImportRequest): Promise<string>;
+  get(id: string): Promise<ImportJob | undefined>;
+  /** Runs the job now and resolves when it ends. */
+  run(id: string): Promise<void>;
+  /** Runs the job in the background. */
+  start(id: string): void;
+  resume(): Promise<void>;
+  stop(): Promise<void>;
+}
+
 export interface DicomWebDeps {
   repo: Repository;
   blobs: BlobStore;
@@ -51,6 +87,10 @@ export interface DicomWebDeps {
   base: string;
   commits: StudyCommits;
   codecs: FrameCodecs;
+  imports: ImportJobsApi;
 }
+
+/** What the composition root provides; the rest of DicomWebDeps is built from it. */
+export type DicomWebBase = Omit<DicomWebDeps, 'commits' | 'codecs' | 'imports'>;
 
 export type DicomWebHandler = (req: DicomWebRequest, deps: DicomWebDeps) => Promise<DicomWebResponse>;

@@ -1,5 +1,5 @@
 import type { ImagingStudyDeps } from './imaging-study';
-import type { DicomWebDeps } from './types';
+import type { DicomWebBase, DicomWebDeps } from './types';
 
 export function studyUrl(deps: DicomWebDeps, studyUid: string): string {
   return `${deps.base}/studies/${studyUid}`;
@@ -9,7 +9,7 @@ export function instanceUrl(deps: DicomWebDeps, study: string, series: string, s
   return `${deps.base}/studies/${study}/series/${series}/instances/${sop}`;
 }
 
-export function imagingDeps(deps: Omit<DicomWebDeps, 'commits'>): ImagingStudyDeps {
+export function imagingDeps(deps: DicomWebBase): ImagingStudyDeps {
   return {
     registry: deps.registry,
     fhirBase: deps.fhirBase,

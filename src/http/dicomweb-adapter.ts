@@ -18,7 +18,11 @@ export function dicomWebAdapter(deps: DicomWebDeps, metrics: Metrics): (ctx: Con
       method: ctx.method as DicomWebRequest['method'],
       segments,
       query: [...new URLSearchParams(ctx.querystring).entries()],
-      headers: { accept: ctx.get('Accept') || undefined, contentType: ctx.get('Content-Type') || undefined },
+      headers: {
+        accept: ctx.get('Accept') || undefined,
+        contentType: ctx.get('Content-Type') || undefined,
+        prefer: ctx.get('Prefer') || undefined,
+      },
       body: ctx.method === 'POST' ? ctx.req : undefined,
       access: SYSTEM_ACCESS,
     };

@@ -184,6 +184,24 @@ const MIGRATIONS: Migration[] = [
       );
     },
   },
+  {
+    name: '005_dicom_import',
+    async up(db) {
+      // Pull jobs from DICOMweb peers; a job left running by a stopped node is picked up again.
+      await runScript(
+        db,
+        `CREATE TABLE dicom_import (
+           id text PRIMARY KEY,
+           status text NOT NULL,
+           request text NOT NULL,
+           result text,
+           created_at timestamptz NOT NULL,
+           updated_at timestamptz NOT NULL
+         );
+         CREATE INDEX dicom_import_status ON dicom_import (status, updated_at)`,
+      );
+    },
+  },
 ];
 
 export const INDEX_TABLES = [
