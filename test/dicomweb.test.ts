@@ -7,6 +7,7 @@ import type { DicomWebClient } from './helpers/dicom';
 import {
   dicomWebClient,
   editFile,
+  instancePath,
   multipartBody,
   newUid,
   parseMultipartResponse,
@@ -418,4 +419,51 @@ test('concurrent one-instance STOW requests for one study all land in one consis
     `ImagingStudy?instance=${uidOf(files[7] as Buffer, '00080018')}`,
   );
   expect(byInstance.body.entry).toHaveLength(1);
+});
+
+test('bytes shared by a DICOM instance and a Binary survive the removal of either owner', async () => {
+  const file = withNewUids(testFile('MR_small.dcm'), { study: newUid(), series: newUid() });
+  const url = `${server.url}${instancePath(file)}`;
+  expect((await stow([file])).status).toBe(200);
+  // A transaction holding a Binary with the same bytes fails: its rollback must keep the instance's file.
+  const failed = await fhirFetch(server, '', {
+    body: {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        {
+          resource: {
+            resourceType: 'Binary',
+            contentType: 'application/dicom',
+            data: file.toString('base64'),
+          },
+          request: { method: 'POST', url: 'Binary' },
+        },
+        {
+          resource: { resourceType: 'Observation', status: 'bogus', code: { text: 'x' } },
+          request: { method: 'POST', url: 'Observation' },
+        },
+      ],
+    },
+  });
+  expect(failed.status).toBe(400);
+  const asStored = { headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' } };
+  let res = await fetch(url, asStored);
+  expect(res.status).toBe(200);
+  const [part] = parseMultipartResponse(
+    Buffer.from(await res.arrayBuffer()),
+    res.headers.get('content-type') ?? '',
+  );
+  expect(part?.body.equals(file)).toBe(true);
+  // Now the Binary really stores it, and the instance is deleted: the Binary keeps its bytes.
+  const created = await fetch(`${server.fhirBase}/Binary`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/dicom' },
+    body: file,
+  });
+  expect(created.status).toBe(201);
+  const { id } = (await created.json()) as { id: string };
+  expect((await fetch(url, { method: 'DELETE' })).status).toBe(204);
+  res = await fetch(`${server.fhirBase}/Binary/${id}`, { headers: { Accept: 'application/dicom' } });
+  expect(Buffer.from(await res.arrayBuffer()).equals(file)).toBe(true);
 });

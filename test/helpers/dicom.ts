@@ -45,6 +45,23 @@ export function editFile(
   return Buffer.from(dd.write({ allowInvalidVRLength: true }));
 }
 
+/** Study, series and SOP Instance UIDs of a file (deflated ones too). */
+export function uidsOf(file: Buffer): { study: string; series: string; sop: string } {
+  const ab = file.buffer.slice(file.byteOffset, file.byteOffset + file.length) as ArrayBuffer;
+  const d = dcmjs.data.DicomMessage.readFile(ab, { untilTag: '7FE00010' }).dict;
+  const v = (tag: string): string => {
+    const value = d[tag]?.Value?.[0];
+    return typeof value === 'string' ? value : '';
+  };
+  return { study: v('0020000D'), series: v('0020000E'), sop: v('00080018') };
+}
+
+/** The WADO-RS URL of a stored file's instance. */
+export function instancePath(file: Buffer): string {
+  const { study, series, sop } = uidsOf(file);
+  return `/dicom-web/studies/${study}/series/${series}/instances/${sop}`;
+}
+
 let counter = 0;
 /** A fresh UID under the 2.25 root, unique within the test run. */
 export function newUid(): string {
