@@ -7,12 +7,14 @@ import { PNG } from 'pngjs';
 import type { TestServer } from './helpers/server';
 import { startTestServer } from './helpers/server';
 import {
+  dicomWebClient,
   instancePath,
   multipartBody,
   newUid,
   parseMultipartResponse,
   PYDICOM,
   STOW_TYPE,
+  uidsOf,
   withNewUids,
 } from './helpers/dicom';
 
@@ -162,6 +164,34 @@ test('viewport scales (and crops) the rendering; thumbnails fit in 128 pixels at
   }
   const series2 = await get(`${server.url}/dicom-web/studies/${study}/rendered`);
   expect(parseMultipartResponse(series2.body, series2.type)).toHaveLength(2);
+});
+
+test('dicomweb-client retrieves rendered instances, frames and thumbnails', async () => {
+  const { file } = await store('CT_small.dcm');
+  const { study, series, sop } = uidsOf(file);
+  const client = dicomWebClient(`${server.url}/dicom-web`);
+  const ids = { studyInstanceUID: study, seriesInstanceUID: series, sopInstanceUID: sop };
+  // The client hands back the body as a one-element list of ArrayBuffers.
+  const [png] = (await client.retrieveInstanceRendered({
+    ...ids,
+    mediaTypes: [{ mediaType: 'image/png' }],
+    queryParams: { window: '40,400' },
+  })) as ArrayBuffer[];
+  expect(
+    worstDifference(PNG.sync.read(Buffer.from(png as ArrayBuffer)), dcmtkRender(file, ['+Ww', '40', '400'])),
+  ).toBeLessThanOrEqual(1);
+  const [frame] = (await client.retrieveInstanceFramesRendered({
+    ...ids,
+    frameNumbers: [1],
+    mediaTypes: [{ mediaType: 'image/jpeg' }],
+  })) as ArrayBuffer[];
+  expect(jpeg.decode(Buffer.from(frame as ArrayBuffer)).width).toBe(128);
+  const [thumb] = (await client.retrieveInstanceThumbnail({
+    ...ids,
+    mediaTypes: [{ mediaType: 'image/jpeg' }],
+    queryParams: { viewport: '64,64' },
+  })) as ArrayBuffer[];
+  expect(jpeg.decode(Buffer.from(thumb as ArrayBuffer)).width).toBe(64);
 });
 
 test('bad rendering requests: 400 for bad parameters, 406 for what cannot be rendered', async () => {

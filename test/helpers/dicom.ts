@@ -130,6 +130,17 @@ export interface DicomWebClient {
     frameNumbers: number[];
   }): Promise<unknown>;
   storeInstances(o: { datasets: ArrayBuffer[] }): Promise<unknown>;
+  retrieveInstanceRendered(o: RenderedOptions): Promise<unknown>;
+  retrieveInstanceFramesRendered(o: RenderedOptions & { frameNumbers: number[] }): Promise<unknown>;
+  retrieveInstanceThumbnail(o: RenderedOptions): Promise<unknown>;
+}
+
+interface RenderedOptions {
+  studyInstanceUID: string;
+  seriesInstanceUID: string;
+  sopInstanceUID: string;
+  mediaTypes?: { mediaType: string }[];
+  queryParams?: Record<string, string>;
 }
 
 export function dicomWebClient(url: string): DicomWebClient {
