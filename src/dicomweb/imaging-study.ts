@@ -6,7 +6,7 @@ import type { AccessContext } from '../shared';
 import type { Repository } from '../storage';
 import type { DicomJson } from './dicom-json';
 import { firstString } from './dicom-json';
-import type { InstanceRow, SeriesRow, StudyRow } from './store';
+import type { SeriesRow, StudyRow } from './store';
 
 export interface ImagingStudyDeps {
   registry: SearchParamRegistry;
@@ -47,13 +47,20 @@ export async function syncImagingStudy(
     await repo.delete(access, 'ImagingStudy', id);
     return;
   }
-  const series = await exec<SeriesRow>('dicom_series')
-    .where('study_uid', studyUid)
-    .orderBy([{ column: 'series_number' }, { column: 'series_uid' }]);
-  const instances = await exec<InstanceRow>('dicom_instance')
-    .where('study_uid', studyUid)
-    .orderBy([{ column: 'instance_number' }, { column: 'sop_uid' }])
-    .select('sop_uid', 'series_uid', 'sop_class_uid', 'instance_number');
+  // Series with their instances in one query: each series row carries its instances as JSON.
+  const series: (SeriesRow & { instances: string | [string, string, number | null][] })[] = await exec(
+    'dicom_series as s',
+  )
+    .where('s.study_uid', studyUid)
+    .orderBy([{ column: 's.series_number' }, { column: 's.series_uid' }])
+    .select(
+      's.*',
+      exec.raw(
+        `(SELECT coalesce(json_agg(json_build_array(i.sop_uid, i.sop_class_uid, i.instance_number)
+            ORDER BY i.instance_number, i.sop_uid), '[]')
+          FROM dicom_instance i WHERE i.series_uid = s.series_uid AND i.study_uid = s.study_uid) AS instances`,
+      ),
+    );
   const attrs = JSON.parse(study.attrs) as DicomJson;
   const key = patientKey(deps, attrs);
   let patient = study.patient_ref_key === key ? study.patient_ref : null;
@@ -78,12 +85,19 @@ export async function syncImagingStudy(
       instance: [],
     });
   }
-  for (const i of instances) {
-    bySeries.get(i.series_uid)?.instance?.push({
-      uid: i.sop_uid,
-      sopClass: { system: 'urn:ietf:rfc:3986', code: `urn:oid:${i.sop_class_uid}` },
-      ...(i.instance_number !== null && { number: i.instance_number }),
-    });
+  let numberOfInstances = 0;
+  for (const s of series) {
+    // PGlite hands json back as text, node-postgres parses it.
+    const list =
+      typeof s.instances === 'string' ? (JSON.parse(s.instances) as typeof s.instances) : s.instances;
+    for (const [uid, sopClass, number] of list as [string, string, number | null][]) {
+      numberOfInstances++;
+      bySeries.get(s.series_uid)?.instance?.push({
+        uid,
+        sopClass: { system: 'urn:ietf:rfc:3986', code: `urn:oid:${sopClass}` },
+        ...(number !== null && { number }),
+      });
+    }
   }
   const seriesList = [...bySeries.values()].map((s) => ({
     ...s,
@@ -113,7 +127,7 @@ export async function syncImagingStudy(
     ...(started && { started }),
     endpoint: [{ reference: `Endpoint/${ENDPOINT_ID}` }],
     numberOfSeries: seriesList.length,
-    numberOfInstances: instances.length,
+    numberOfInstances,
     ...(description && { description }),
     series: seriesList,
   };

@@ -273,6 +273,6 @@ export async function thumbnailHandler(req: DicomWebRequest, deps: DicomWebDeps)
     throw new FhirError(406, { code: 'not-supported', message: 'Nothing here renders as an image' });
   const series = rows.filter((r) => r.series_uid === first.series_uid);
   const row = series[Math.floor((series.length - 1) / 2)] as InstanceRow;
-  const frame = Number(req.segments[7] ?? '1');
+  const frame = Number((req.segments[7] ?? '1').split(',')[0]);
   return single(q, await renderOne(deps, row, frame, q, true));
 }

@@ -94,7 +94,7 @@ export async function indexInstances(
   if (fresh.length === 0) return { replacedBlobs: dropped, otherStudies: [] };
 
   const last = fresh[fresh.length - 1]?.parsed.metadata ?? {};
-  const [study] = (await exec('dicom_study')
+  const studyInsert = exec('dicom_study')
     .insert({
       study_uid: studyUid,
       ...studyColumns(last),
@@ -104,11 +104,12 @@ export async function indexInstances(
     })
     .onConflict('study_uid')
     .merge()
-    .returning('*')) as StudyRow[];
+    .returning('*')
+    .toSQL();
 
   const series = new Map<string, DicomJson>();
   for (const i of fresh) series.set(i.parsed.seriesUid, i.parsed.metadata);
-  await exec('dicom_series')
+  const seriesInsert = exec('dicom_series')
     .insert(
       [...series].map(([uid, json]) => ({
         series_uid: uid,
@@ -122,7 +123,8 @@ export async function indexInstances(
       })),
     )
     .onConflict('series_uid')
-    .merge();
+    .merge()
+    .toSQL();
 
   const rows = fresh.map(({ parsed, blob }) => ({
     sop_uid: parsed.sopUid,
@@ -138,11 +140,23 @@ export async function indexInstances(
     bulk: JSON.stringify(parsed.bulk),
     stored_at: now,
   }));
+  const instanceInserts = [];
   for (let i = 0; i < rows.length; i += 500)
-    await exec('dicom_instance')
-      .insert(rows.slice(i, i + 500))
-      .onConflict('sop_uid')
-      .merge();
+    instanceInserts.push(
+      exec('dicom_instance')
+        .insert(rows.slice(i, i + 500))
+        .onConflict('sop_uid')
+        .merge()
+        .toSQL(),
+    );
+  // Study, series and the first instances in one statement: embedded, each statement costs a parse and plan.
+  const [firstInstances, ...moreInstances] = instanceInserts;
+  const combined = await exec.raw<{ rows: StudyRow[] }>(
+    `WITH se AS (${seriesInsert.sql}), i AS (${firstInstances?.sql ?? 'SELECT 1'}), st AS (${studyInsert.sql}) SELECT * FROM st`,
+    [...seriesInsert.bindings, ...(firstInstances?.bindings ?? []), ...studyInsert.bindings],
+  );
+  for (const more of moreInstances) await exec.raw(more.sql, more.bindings);
+  const study = combined.rows[0];
 
   const replaced = fresh.map((i) => before.get(i.parsed.sopUid)).filter((r) => r !== undefined);
   return {

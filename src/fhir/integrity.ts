@@ -26,8 +26,13 @@ export function createIntegrityHook(): WriteHook {
       if (event.kind === 'delete') pending.deleted.add(self);
       else {
         pending.deleted.delete(self);
-        for (const r of event.references)
-          pending.refs.set(`${self} ${r.targetType}/${r.targetId}`, { ...r, source: self });
+        // An update only needs its new targets checked: deleting a target that is still referenced
+        // is refused, so the targets the previous version already had are still there.
+        const known = new Set((event.previousReferences ?? []).map((r) => `${r.targetType}/${r.targetId}`));
+        for (const r of event.references) {
+          const target = `${r.targetType}/${r.targetId}`;
+          if (!known.has(target)) pending.refs.set(`${self} ${target}`, { ...r, source: self });
+        }
       }
       if (first) {
         scope.beforeCommit(async () => {

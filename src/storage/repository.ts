@@ -9,6 +9,7 @@ import { isRetryableDbError } from './database';
 import { releaseBlobs } from './blob-refs';
 import { deleteRows, diffRows } from './row-diff';
 import { INDEX_TABLES } from './migrations';
+import type { LocalReference } from './references';
 import { collectLocalReferences } from './references';
 import type { ResourceRow, VersionRow } from './rows';
 import { toHistoryEntry, toStored } from './rows';
@@ -366,8 +367,9 @@ export class Repository {
     const owner = indexOwner(type, id);
     const scope = this.requireScope();
     const references = collectLocalReferences(resource, this.deps.fhirBase);
-    const refRows = (r: Resource): Record<string, unknown>[] =>
-      (r === resource ? references : collectLocalReferences(r, this.deps.fhirBase)).map((ref) => ({
+    const previousReferences = previous && collectLocalReferences(previous, this.deps.fhirBase);
+    const refRows = (refs: LocalReference[]): Record<string, unknown>[] =>
+      refs.map((ref) => ({
         src_type: type,
         src_id: id,
         target_type: ref.targetType,
@@ -387,7 +389,11 @@ export class Repository {
       await deleteRows(this.exec, table, removed);
       scope.insertLater(owner, table, added);
     };
-    await queueRows('resource_reference', refRows(resource), previous && refRows(previous));
+    await queueRows(
+      'resource_reference',
+      refRows(references),
+      previousReferences && refRows(previousReferences),
+    );
     for (const hook of this.deps.hooks) {
       await hook.afterWrite({
         kind: previous ? 'update' : 'create',
@@ -398,6 +404,7 @@ export class Repository {
         resource,
         previous,
         references,
+        previousReferences,
         executor: this.exec,
         scope,
         queueRows,

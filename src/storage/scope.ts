@@ -1,9 +1,12 @@
+import type { Knex } from 'knex';
 import type { Executor } from './database';
 
 type Row = Record<string, unknown>;
 
-/** Rows per statement; keeps bind parameters far below PostgreSQL's 65,535 limit. */
+/** Rows per INSERT; keeps bind parameters far below PostgreSQL's 65,535 limit. */
 const INSERT_CHUNK = 1000;
+/** Bind parameters per combined statement. */
+const MAX_BINDINGS = 30_000;
 
 /**
  * State of one database transaction as seen by write hooks: checks that must run once all of
@@ -69,11 +72,35 @@ export class TxScope {
       }
     }
     this.pending.clear();
+    const statements: Knex.Sql[] = [];
     for (const [table, rows] of byTable) {
-      for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-        await exec(table).insert(rows.slice(i, i + INSERT_CHUNK));
-      }
+      for (let i = 0; i < rows.length; i += INSERT_CHUNK)
+        statements.push(
+          exec(table)
+            .insert(rows.slice(i, i + INSERT_CHUNK))
+            .toSQL(),
+        );
     }
+    // Each statement costs a round trip (and, embedded, a parse and plan), so the inserts into
+    // every table go out together as one statement of data-modifying CTEs.
+    let batch: Knex.Sql[] = [];
+    let bindings = 0;
+    const send = async (): Promise<void> => {
+      if (batch.length === 1 && batch[0]) await exec.raw(batch[0].sql, batch[0].bindings);
+      else if (batch.length > 1)
+        await exec.raw(
+          `WITH ${batch.map((st, i) => `i${i} AS (${st.sql})`).join(', ')} SELECT 1`,
+          batch.flatMap((st) => [...st.bindings]),
+        );
+      batch = [];
+      bindings = 0;
+    };
+    for (const st of statements) {
+      if (bindings + st.bindings.length > MAX_BINDINGS) await send();
+      batch.push(st);
+      bindings += st.bindings.length;
+    }
+    await send();
   }
 
   async runCommitChecks(): Promise<void> {

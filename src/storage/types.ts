@@ -28,6 +28,8 @@ export interface WriteEvent {
    */
   previous?: Resource;
   references: LocalReference[];
+  /** References of `previous`; those still present were checked when they were written. */
+  previousReferences?: LocalReference[];
   executor: Executor;
   scope: TxScope;
   /**
