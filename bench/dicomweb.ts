@@ -2,11 +2,11 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../src/config';
-import { startServer } from '../src/server';
-import { createLogger } from '../src/shared';
+import { spawn } from 'node:child_process';
+import { Client } from 'pg';
 import { editFile, multipartBody, newUid, PYDICOM } from '../test/helpers/dicom';
 import { startOrthanc } from '../test/helpers/orthanc';
+import { freePort } from '../test/helpers/ports';
 import { percentile, timed } from './stats';
 
 const BOUNDARY = 'bench-boundary-51c2';
@@ -94,6 +94,36 @@ async function latency(urls: string[], accept: string): Promise<{ p50: number; p
 
 const fmt = (x: number, d = 1): string => x.toFixed(d);
 
+/** `npm start`'s entry point in a child process on a free loopback port. */
+async function startServerProcess(
+  env: Record<string, string>,
+): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'src', 'main.ts')], {
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${url}/readyz`)).status === 200) break;
+    } catch {
+      // Not listening yet.
+    }
+    if (i > 300 || child.exitCode !== null) throw new Error('The server did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
 /**
  * DICOMweb benchmark against a real Orthanc (Debian orthanc + orthanc-dicomweb) on the same files,
  * with the same client and concurrency: STOW-RS ingest, QIDO-RS at 10k studies, study metadata.
@@ -104,11 +134,12 @@ export async function dicomwebBench(): Promise<void> {
   const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'dicomweb-bench-'));
   const dbUrl = process.env.BENCH_DATABASE_URL ?? 'memory';
   const schema = dbUrl.startsWith('postgres') ? `bench_${Date.now()}` : undefined;
-  const config = loadConfig(
-    { HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir, DATABASE_URL: dbUrl },
-    { databaseSchema: schema },
-  );
-  const server = await startServer(config, createLogger('warn'));
+  // The server runs in its own process, as Orthanc does, so the client does not share its CPU.
+  const server = await startServerProcess({
+    DATA_DIR: dataDir,
+    DATABASE_URL: dbUrl,
+    ...(schema && { DATABASE_SCHEMA: schema }),
+  });
   const orthanc = await startOrthanc();
   const targets: Target[] = [
     { name: 'server', root: `${server.url}/dicom-web` },
@@ -181,8 +212,13 @@ export async function dicomwebBench(): Promise<void> {
     }
   } finally {
     await orthanc.stop();
-    if (schema) await server.db.raw(`DROP SCHEMA ${schema} CASCADE`);
-    await server.close();
+    await server.stop();
+    if (schema) {
+      const pg = new Client({ connectionString: dbUrl });
+      await pg.connect();
+      await pg.query(`DROP SCHEMA ${schema} CASCADE`);
+      await pg.end();
+    }
     await fsp.rm(dataDir, { recursive: true, force: true });
   }
 }
