@@ -94,3 +94,63 @@ test('SIGTERM lets in-flight requests finish, then exits 0', async () => {
   expect(JSON.parse(shutdownLine).inFlight).toBeGreaterThanOrEqual(1);
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
+
+test('API_PROCESSES > 1 refuses embedded PGlite at start, with the reason', async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: { ...process.env, PORT: '0', DATABASE_URL: 'memory', API_PROCESSES: '2' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  expect(code).toBe(1);
+  expect(err).toContain('API_PROCESSES > 1 needs DATABASE_URL');
+});
+
+// Several API processes need a database they can share: this runs in the PostgreSQL pass of CI.
+const withPostgres = process.env.TEST_DATABASE_URL ? test : test.skip;
+withPostgres(
+  'API_PROCESSES=2 serves from two processes on one port and stops both on SIGTERM',
+  async () => {
+    const port = await freePort();
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fhir-cluster-'));
+    const schema = `cluster_${Date.now()}`;
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      env: {
+        ...process.env,
+        PORT: String(port),
+        DATA_DIR: dataDir,
+        DATABASE_URL: process.env.TEST_DATABASE_URL,
+        DATABASE_SCHEMA: schema,
+        API_PROCESSES: '2',
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      for (let i = 0; i < 300 && out.split('"listening"').length < 3; i++)
+        await new Promise((r) => setTimeout(r, 100));
+      const pids = new Set(
+        out
+          .split('\n')
+          .filter((l) => l.includes('"listening"'))
+          .map((l) => (JSON.parse(l) as { pid: number }).pid),
+      );
+      expect(pids.size).toBe(2);
+      const created = await fetch(`http://127.0.0.1:${port}/fhir/Patient`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/fhir+json' },
+        body: JSON.stringify({ resourceType: 'Patient', name: [{ family: 'Clustered' }] }),
+      });
+      expect(created.status).toBe(201);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  },
+  60_000,
+);

@@ -33,6 +33,11 @@ export interface Config {
   readonly dicomWebPeers: Readonly<Record<string, string>>;
   readonly shutdownTimeoutMs: number;
   /**
+   * API processes sharing the port (node:cluster); PostgreSQL only, since embedded PGlite belongs
+   * to one process. More API nodes scale the same way on more machines: they keep no state.
+   */
+  readonly apiProcesses: number;
+  /**
    * Idle keep-alive connections are closed after this; it must outlast the idle timeout of a
    * load balancer or client pool in front (often 60 s), or they reuse a socket being closed.
    */
@@ -101,6 +106,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dicomWebPeers: peers(env.DICOMWEB_PEERS),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 25_000),
     keepAliveTimeoutMs: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 65_000),
+    apiProcesses: Math.max(1, int(env, 'API_PROCESSES', 1)),
     ...overrides,
   };
   return config;

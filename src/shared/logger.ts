@@ -11,7 +11,7 @@ export type { Logger };
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
   const options = {
     level,
-    base: { service: 'fhir-dicomweb-server' },
+    base: { service: 'fhir-dicomweb-server', pid: process.pid },
     redact: { paths: ['req.headers.authorization', 'body', 'resource', 'query'], remove: true },
   };
   return destination ? pino(options, destination) : pino(options);
