@@ -37,7 +37,14 @@ export async function startServer(
     res.statusCode = 503;
     res.end();
   };
+  let shuttingDown = false;
   const server = http.createServer((req, res) => {
+    if (shuttingDown) res.setHeader('Connection', 'close');
+    // A keep-alive connection whose last request ends during shutdown is closed at once, rather
+    // than after the keep-alive timeout, so close() does not wait for it.
+    res.once('finish', () => {
+      if (shuttingDown) server.closeIdleConnections();
+    });
     handler(req, res);
   });
   server.keepAliveTimeout = config.keepAliveTimeoutMs;
@@ -120,6 +127,7 @@ export async function startServer(
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      shuttingDown = true;
       logger.info({ inFlight: inFlight.count }, 'shutting down');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

@@ -60,6 +60,8 @@ test('SIGTERM lets in-flight requests finish, then exits 0', async () => {
       DATA_DIR: dataDir,
       DATABASE_URL: 'memory',
       LOG_LEVEL: 'debug',
+      // Only the keep-alive connection's prompt close can end this in time: nothing is forced.
+      SHUTDOWN_TIMEOUT_MS: '600000',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
