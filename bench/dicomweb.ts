@@ -139,13 +139,16 @@ export async function dicomwebBench(): Promise<void> {
     DATA_DIR: dataDir,
     DATABASE_URL: dbUrl,
     ...(schema && { DATABASE_SCHEMA: schema }),
+    API_PROCESSES: process.env.BENCH_API_PROCESSES ?? '1',
   });
   const orthanc = await startOrthanc();
   const targets: Target[] = [
     { name: 'server', root: `${server.url}/dicom-web` },
     { name: 'orthanc', root: `${orthanc.url}/dicom-web` },
   ];
-  console.log(`dicomweb: database ${schema ? 'PostgreSQL' : 'PGlite'}, Orthanc ${orthanc.url}`);
+  console.log(
+    `dicomweb: database ${schema ? 'PostgreSQL' : 'PGlite'}, ${process.env.BENCH_API_PROCESSES ?? '1'} API process(es), Orthanc ${orthanc.url}`,
+  );
   try {
     // A modality sends one instance per request; a PACS forwarding a study sends the series at once.
     for (const perRequest of [1, SERIES_SIZE]) {

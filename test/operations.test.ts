@@ -130,7 +130,9 @@ withPostgres(
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
+    let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     try {
       for (let i = 0; i < 300 && out.split('"listening"').length < 3; i++)
@@ -142,6 +144,9 @@ withPostgres(
           .map((l) => (JSON.parse(l) as { pid: number }).pid),
       );
       expect(pids.size).toBe(2);
+      // Both created their schema and tables at once, into an empty schema, without a failed start.
+      expect(err).not.toContain('startup failed');
+      expect(out).not.toContain('API process exited');
       const created = await fetch(`http://127.0.0.1:${port}/fhir/Patient`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/fhir+json' },

@@ -5,6 +5,9 @@ import type { Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import type { Config } from '../config';
 
+/** Advisory lock key shared by every process that creates or migrates this server's tables. */
+export const MIGRATION_LOCK = 424_242_001;
+
 export type Database = Knex;
 export type Executor = Knex | Knex.Transaction;
 
@@ -21,7 +24,11 @@ export async function openDatabase(config: Config): Promise<Database> {
       if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error('DATABASE_SCHEMA must be a plain identifier');
       const bootstrap = knex({ client: 'pg', connection: url, pool: { min: 0, max: 1 } });
       try {
-        await bootstrap.raw(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+        // Processes starting together would race on the catalog: one creates, the others wait.
+        await bootstrap.transaction(async (trx) => {
+          await trx.raw('SELECT pg_advisory_xact_lock(?)', [MIGRATION_LOCK]);
+          await trx.raw(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+        });
       } finally {
         await bootstrap.destroy();
       }

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Database } from './database';
+import { MIGRATION_LOCK } from './database';
 
 interface Migration {
   name: string;
@@ -227,7 +228,39 @@ class InCodeMigrationSource implements Knex.MigrationSource<Migration> {
   }
 }
 
-/** Runs at every start; knex's lock table makes concurrent starts of several API nodes safe. */
+/**
+ * Runs at every start. Several API processes may start at once against one PostgreSQL: knex's own
+ * lock table cannot guard the creation of itself, so a session advisory lock, held on a connection
+ * of its own, makes the processes migrate one after another.
+ */
 export async function migrate(db: Database): Promise<void> {
-  await db.migrate.latest({ migrationSource: new InCodeMigrationSource(), tableName: 'knex_migrations' });
+  const run = (): Promise<unknown> =>
+    db.migrate.latest({ migrationSource: new InCodeMigrationSource(), tableName: 'knex_migrations' });
+  const client = db.client as KnexClient;
+  if (client.config.client !== 'pg') {
+    await run();
+    return;
+  }
+  const conn = await client.acquireConnection();
+  try {
+    await conn.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      await run();
+    } finally {
+      await conn.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  } finally {
+    await client.releaseConnection(conn);
+  }
+}
+
+interface PgConnection {
+  query(sql: string, params: unknown[]): Promise<unknown>;
+}
+
+/** The part of knex's (untyped) client used to hold one connection. */
+interface KnexClient {
+  config: { client?: unknown };
+  acquireConnection(): Promise<PgConnection>;
+  releaseConnection(conn: PgConnection): Promise<void>;
 }
