@@ -1,7 +1,12 @@
+import { deidBench } from './deid';
 import { dicomwebBench } from './dicomweb';
 import { ingestBench } from './ingest';
 
-const BENCHES: Record<string, () => Promise<void>> = { dicomweb: dicomwebBench, ingest: ingestBench };
+const BENCHES: Record<string, () => Promise<void>> = {
+  deid: deidBench,
+  dicomweb: dicomwebBench,
+  ingest: ingestBench,
+};
 
 const name = process.argv[2] ?? '';
 const bench = BENCHES[name];

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Config } from './config';
 import type { FhirDeps } from './fhir';
 import { createFhirDispatcher, createIntegrityHook, ProfileRegistry, Validator } from './fhir';
+import { createTextDeidentifier } from './deid';
 import { createDicomWebDeps } from './dicomweb';
 import { createApp, createMetrics } from './http';
 import type { InFlight } from './http';
@@ -84,6 +85,7 @@ export async function startServer(
     clock,
     fhirBase,
     resourceTypes: new Set(storableResourceTypes()),
+    deid: createTextDeidentifier(),
   };
   const dicomweb = createDicomWebDeps({
     repo,

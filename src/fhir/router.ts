@@ -8,6 +8,7 @@ import { conditionalPatchInteraction, patchInteraction } from './interactions/pa
 import { readInteraction, vreadInteraction } from './interactions/read';
 import { searchInteraction } from './interactions/search';
 import { conditionalUpdateInteraction, updateInteraction } from './interactions/update';
+import { deidentifyTextOperation } from './operations/deidentify-text';
 import { validateOperation } from './operations/validate';
 import { assertValidId } from './http-semantics';
 import { assertKnownType } from './prepare';
@@ -16,9 +17,10 @@ import { resolveRoute } from './routes';
 import type { FhirHandler } from './types';
 
 const OPERATIONS: Record<string, FhirHandler> = { validate: validateOperation };
+const SYSTEM_OPERATIONS: Record<string, FhirHandler> = { 'deidentify-text': deidentifyTextOperation };
 
-function operation(name: string | undefined): FhirHandler {
-  const op = name ? OPERATIONS[name] : undefined;
+function operation(name: string | undefined, table = OPERATIONS): FhirHandler {
+  const op = name ? table[name] : undefined;
   if (!op) throw notFound(`Unknown operation $${name ?? ''}`);
   return op;
 }
@@ -43,6 +45,7 @@ export function createFhirDispatcher(): FhirHandler {
     delete: deleteInteraction,
     'operation-type': (req, deps) => operation(req.params?.operation)(req, deps),
     'operation-instance': (req, deps) => operation(req.params?.operation)(req, deps),
+    'operation-system': (req, deps) => operation(req.params?.operation, SYSTEM_OPERATIONS)(req, deps),
   };
   const dispatch: FhirHandler = async (req, deps) => {
     const route = resolveRoute(req.method, req.path);

@@ -17,7 +17,8 @@ export type Interaction =
   | 'delete'
   | 'history-instance'
   | 'vread'
-  | 'operation-instance';
+  | 'operation-instance'
+  | 'operation-system';
 
 export interface Route {
   interaction: Interaction;
@@ -45,7 +46,8 @@ export function resolveRoute(method: FhirMethod, path: string): Route | 'method'
     case 1:
       if (a === 'metadata') return pick({ GET: 'capabilities' }, {});
       if (a === '_history') return pick({ GET: 'history-system' }, {});
-      if (a?.startsWith('$')) return undefined;
+      // System-level operations take their input in the body only (de-identification input is PHI).
+      if (a?.startsWith('$')) return pick({ POST: 'operation-system' }, { operation: a.slice(1) });
       return pick(
         {
           GET: 'search-type',

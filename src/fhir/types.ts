@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Config } from '../config';
+import type { TextDeidentifier } from '../deid';
 import type { SearchParamRegistry } from '../search';
 import type { AccessContext, Clock } from '../shared';
 import type { Repository } from '../storage';
@@ -49,6 +50,8 @@ export interface FhirDeps {
   /** `${baseUrl}/fhir` */
   fhirBase: string;
   resourceTypes: ReadonlySet<string>;
+  /** The free-text de-identification engine ($deidentify-text). */
+  deid: TextDeidentifier;
 }
 
 export type FhirHandler = (req: FhirRequest, deps: FhirDeps) => Promise<FhirResponse>;

@@ -50,6 +50,9 @@ export function buildCapabilityStatement(deps: FhirDeps): CapabilityStatement {
         mode: 'server',
         resource: resources,
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
+        operation: [
+          { name: 'deidentify-text', definition: `${deps.fhirBase}/OperationDefinition/deidentify-text` },
+        ],
         searchParam: [
           { name: '_count', type: 'number' },
           { name: '_sort', type: 'string' },

@@ -1,0 +1,45 @@
+import fs from 'node:fs';
+import type { TextDeidentifier } from '../src/deid';
+import { createTextDeidentifier, PatternDetector, TextDeidentifier as Engine } from '../src/deid';
+import type { CorpusDoc, Scores } from './deid-score';
+import { CORPUS_FILE, score } from './deid-score';
+import { timed } from './stats';
+
+const ratio = (v: { hit: number; total: number } | undefined): number =>
+  v && v.total ? v.hit / v.total : NaN;
+const f1 = (p: number, r: number): number => (p + r ? (2 * p * r) / (p + r) : 0);
+
+function report(name: string, s: Scores, seconds: number, docs: number): number {
+  const types = [...s.recall.keys()].filter((k) => k !== 'ALL').sort();
+  console.log(`  ${name}: ${(docs / seconds).toFixed(0)} documents/s`);
+  console.log('    type           recall  precision  F1      (gold / found)');
+  for (const t of [...types, 'ALL' as const]) {
+    const r = ratio(s.recall.get(t));
+    const p = ratio(s.precision.get(t));
+    console.log(
+      `    ${t.padEnd(13)} ${r.toFixed(3).padStart(6)}  ${Number.isNaN(p) ? '    -' : p.toFixed(3).padStart(9)}  ${f1(Number.isNaN(p) ? 0 : p, r).toFixed(3)}   (${s.recall.get(t)?.total ?? 0} / ${s.precision.get(t)?.total ?? 0})`,
+    );
+  }
+  const all = f1(ratio(s.precision.get('ALL')), ratio(s.recall.get('ALL')));
+  return all;
+}
+
+/** `npm run bench -- deid`: the text engine against a rules-only baseline on the annotated corpus. */
+export async function deidBench(): Promise<void> {
+  const docs = JSON.parse(fs.readFileSync(CORPUS_FILE, 'utf8')) as CorpusDoc[];
+  console.log(`deid: ${docs.length} documents, ${docs.reduce((n, d) => n + d.phi.length, 0)} PHI entities`);
+  const engines: [string, TextDeidentifier][] = [
+    ['full engine (rules, dictionaries, compromise, propagation)', createTextDeidentifier()],
+    ['baseline (rules only)', new Engine([new PatternDetector()])],
+  ];
+  const f1s: number[] = [];
+  const rates: number[] = [];
+  for (const [name, engine] of engines) {
+    const [s, ms] = await timed(() => Promise.resolve(score(docs, (t) => engine.findings(t))));
+    f1s.push(report(name, s, ms / 1000, docs.length));
+    rates.push(docs.length / (ms / 1000));
+  }
+  console.log(
+    `  ratio full/baseline: F1 ${((f1s[0] ?? 0) / (f1s[1] ?? 1)).toFixed(2)}, throughput ${((rates[0] ?? 0) / (rates[1] ?? 1)).toFixed(2)}`,
+  );
+}

@@ -1,0 +1,16 @@
+import { TextDeidentifier } from './text/engine';
+import { NameDetector } from './text/names';
+import { PatternDetector } from './text/patterns';
+
+export { TextDeidentifier } from './text/engine';
+export type { TextEntity, TextResult } from './text/engine';
+export type { Detector, Finding, PhiType } from './text/types';
+export { PatternDetector } from './text/patterns';
+
+/** Profiles the text engine knows; FHIR and DICOM rules come with their own engines. */
+export const TEXT_PROFILES = ['basic'] as const;
+
+/** The default text engine: rules with checksums and context, name dictionaries, compromise. */
+export function createTextDeidentifier(): TextDeidentifier {
+  return new TextDeidentifier([new PatternDetector(), new NameDetector()]);
+}

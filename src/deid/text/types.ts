@@ -1,0 +1,37 @@
+/** HIPAA Safe Harbor identifier kinds this engine finds (45 CFR 164.514(b)(2)), as i2b2 names them. */
+export type PhiType =
+  | 'NAME'
+  | 'DATE'
+  | 'AGE'
+  | 'PHONE'
+  | 'FAX'
+  | 'EMAIL'
+  | 'URL'
+  | 'IP'
+  | 'SSN'
+  | 'MRN'
+  | 'ACCOUNT'
+  | 'LICENSE'
+  | 'ID'
+  | 'ADDRESS'
+  | 'ZIP'
+  | 'LOCATION'
+  | 'ORGANIZATION';
+
+/** A span of the input that holds PHI. Offsets are UTF-16 code units, end exclusive. */
+export interface Finding {
+  type: PhiType;
+  start: number;
+  end: number;
+  /** Which detector found it (for tuning and the change log; never the value). */
+  source: string;
+}
+
+/**
+ * One way of finding PHI. Rules, dictionaries and NLP packages implement it today; a hospital
+ * can add an ONNX NER model behind the same interface.
+ */
+export interface Detector {
+  readonly name: string;
+  detect(text: string): Finding[];
+}

@@ -1,0 +1,60 @@
+import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
+import { TEXT_PROFILES } from '../../deid';
+import { badRequest, FhirError } from '../../shared';
+import type { FhirDeps, FhirRequest, FhirResponse } from '../types';
+
+/** Longest text accepted in one call (characters); longer documents go through the pipeline. */
+const MAX_TEXT = 1_000_000;
+
+/**
+ * $deidentify-text (system level, POST only so the text never lands in a URL or an access log):
+ * a Parameters with `text` and an optional `profile`; answers the de-identified text and one
+ * `entity` per finding with its type, offsets in the input and replacement, never the value.
+ */
+export function deidentifyTextOperation(req: FhirRequest, deps: FhirDeps): Promise<FhirResponse> {
+  const body = req.body as Parameters | undefined;
+  if (body?.resourceType !== 'Parameters')
+    throw badRequest('The body must be a Parameters resource', 'Parameters');
+  const params = body.parameter ?? [];
+  const textIndex = params.findIndex((p) => p.name === 'text');
+  const text = params[textIndex]?.valueString;
+  if (typeof text !== 'string')
+    throw badRequest(
+      'Parameter text (valueString) is required',
+      textIndex < 0 ? 'Parameters.parameter' : `Parameters.parameter[${textIndex}].valueString`,
+    );
+  if (text.length > MAX_TEXT)
+    throw new FhirError(413, {
+      code: 'too-costly',
+      message: `text is longer than ${MAX_TEXT} characters`,
+      expression: `Parameters.parameter[${textIndex}].valueString`,
+    });
+  const profileIndex = params.findIndex((p) => p.name === 'profile');
+  const profile = profileIndex < 0 ? 'basic' : params[profileIndex]?.valueString;
+  if (!TEXT_PROFILES.includes(profile as (typeof TEXT_PROFILES)[number]))
+    throw badRequest(
+      `Unknown de-identification profile '${profile ?? ''}'; known: ${TEXT_PROFILES.join(', ')}`,
+      `Parameters.parameter[${profileIndex}].valueString`,
+    );
+  const result = deps.deid.deidentify(text);
+  const entities: ParametersParameter[] = result.entities.map((e) => ({
+    name: 'entity',
+    part: [
+      { name: 'type', valueCode: e.type },
+      { name: 'start', valueInteger: e.start },
+      { name: 'end', valueInteger: e.end },
+      { name: 'replacement', valueString: e.replacement },
+    ],
+  }));
+  return Promise.resolve({
+    status: 200,
+    body: {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'text', valueString: result.text },
+        { name: 'profile', valueString: profile },
+        ...entities,
+      ],
+    },
+  });
+}
