@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Config } from './config';
 import type { FhirDeps } from './fhir';
 import { createFhirDispatcher, createIntegrityHook, ProfileRegistry, Validator } from './fhir';
-import { createTextDeidentifier } from './deid';
+import { ConfidentialityTable, createTextDeidentifier, Pseudonymizer } from './deid';
 import { createDicomWebDeps } from './dicomweb';
 import { createApp, createMetrics } from './http';
 import type { InFlight } from './http';
@@ -74,6 +74,7 @@ export async function startServer(
     hooks,
     fhirBase,
   });
+  const textDeid = createTextDeidentifier();
   const fhir: FhirDeps = {
     repo,
     registry,
@@ -85,7 +86,7 @@ export async function startServer(
     clock,
     fhirBase,
     resourceTypes: new Set(storableResourceTypes()),
-    deid: createTextDeidentifier(),
+    deid: textDeid,
   };
   const dicomweb = createDicomWebDeps({
     repo,
@@ -95,6 +96,13 @@ export async function startServer(
     logger,
     fhirBase,
     base: `${baseUrl}/dicom-web`,
+    ...(config.deidKey && {
+      deid: {
+        table: new ConfidentialityTable(),
+        pseudonyms: new Pseudonymizer(config.deidKey),
+        text: textDeid,
+      },
+    }),
     config: {
       maxInstanceBytes: config.dicomMaxInstanceBytes,
       maxFrames: config.dicomMaxFrames,

@@ -33,6 +33,11 @@ export interface Config {
   readonly dicomWebPeers: Readonly<Record<string, string>>;
   readonly shutdownTimeoutMs: number;
   /**
+   * De-identification key (HMAC secret) and its id; pseudonyms, replacement UIDs and date shifts
+   * derive from it. Unset: operations that need pseudonyms answer that it is not configured.
+   */
+  readonly deidKey: { id: string; secret: string } | undefined;
+  /**
    * API processes sharing the port (node:cluster); PostgreSQL only, since embedded PGlite belongs
    * to one process. More API nodes scale the same way on more machines: they keep no state.
    */
@@ -104,6 +109,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dicomInlineBinaryBytes: int(env, 'DICOM_INLINE_BINARY_BYTES', 1024),
     dicomPatientIdSystem: env.DICOM_PATIENT_ID_SYSTEM ?? 'urn:dicom:patient-id',
     dicomWebPeers: peers(env.DICOMWEB_PEERS),
+    deidKey: env.DEID_KEY ? { id: env.DEID_KEY_ID ?? 'k1', secret: env.DEID_KEY } : undefined,
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 25_000),
     keepAliveTimeoutMs: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 65_000),
     apiProcesses: Math.max(1, int(env, 'API_PROCESSES', 1)),

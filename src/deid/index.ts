@@ -6,6 +6,12 @@ export { TextDeidentifier } from './text/engine';
 export type { TextEntity, TextResult } from './text/engine';
 export type { Detector, Finding, PhiType } from './text/types';
 export { PatternDetector } from './text/patterns';
+export { Pseudonymizer } from './pseudonym';
+export type { DeidKey } from './pseudonym';
+export { ConfidentialityTable, DICOM_PROFILES } from './dicom/profile';
+export type { DicomDeidProfile } from './dicom/profile';
+export { deidentifyDicom } from './dicom/engine';
+export type { ChangeLogEntry, DicomDeidDeps, DicomDeidResult } from './dicom/engine';
 
 /** Profiles the text engine knows; FHIR and DICOM rules come with their own engines. */
 export const TEXT_PROFILES = ['basic'] as const;

@@ -1,4 +1,5 @@
 import { FhirError } from '../shared';
+import { deidentifyHandler } from './deidentify';
 import { deleteHandler } from './delete';
 import { importHandler, importStatusHandler } from './import';
 import { qidoHandler } from './qido';
@@ -40,6 +41,7 @@ const ROUTES: Route[] = [
   ]),
   { method: 'GET', pattern: [...I, 'frames', '*'], handler: framesHandler, name: 'wado-frames' },
   { method: 'GET', pattern: [...I, 'bulkdata', '*'], handler: bulkdataHandler, name: 'wado-bulkdata' },
+  { method: 'POST', pattern: [...S, '$deidentify'], handler: deidentifyHandler, name: 'deidentify' },
   { method: 'POST', pattern: ['import'], handler: importHandler, name: 'import' },
   { method: 'GET', pattern: ['import', '*'], handler: importStatusHandler, name: 'import-status' },
   { method: 'DELETE', pattern: S, handler: deleteHandler, name: 'delete' },

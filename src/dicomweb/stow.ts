@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { AccessContext } from '../shared';
 import { FhirError } from '../shared';
 import { BlobTooLargeError, releaseBlobs } from '../storage';
@@ -94,6 +94,28 @@ export async function ingestMultipart(
       throw FhirError.of('invalid', `Unreadable multipart body: ${err.message}`);
     throw err;
   }
+  return commitOutcomes(outcomes, access, deps);
+}
+
+/** Stores whole files (made by the server itself, e.g. de-identified copies) through the same path. */
+export async function ingestFiles(
+  files: Buffer[],
+  access: AccessContext,
+  deps: DicomWebDeps,
+): Promise<Outcome[]> {
+  const outcomes: Outcome[] = [];
+  for (const [index, file] of files.entries())
+    outcomes.push(
+      await storePart(index, { 'content-type': 'application/dicom' }, Readable.from([file]), undefined, deps),
+    );
+  return commitOutcomes(outcomes, access, deps);
+}
+
+async function commitOutcomes(
+  outcomes: Outcome[],
+  access: AccessContext,
+  deps: DicomWebDeps,
+): Promise<Outcome[]> {
   outcomes.sort((a, b) => a.index - b.index);
   const byStudy = new Map<string, Outcome[]>();
   for (const o of outcomes) {

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { SearchParamRegistry } from '../search';
+import type { DicomDeidDeps } from '../deid';
 import type { AccessContext, Clock, Logger } from '../shared';
 import type { BlobStore, Repository } from '../storage';
 import type { FrameCodecs } from './codecs';
@@ -85,6 +86,8 @@ export interface DicomWebDeps {
   fhirBase: string;
   /** `${baseUrl}/dicom-web` */
   base: string;
+  /** Table, pseudonyms and text engine for $deidentify; absent when no DEID_KEY is configured. */
+  deid?: DicomDeidDeps;
   commits: StudyCommits;
   codecs: FrameCodecs;
   imports: ImportJobsApi;

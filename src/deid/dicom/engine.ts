@@ -1,0 +1,209 @@
+import type { DcmjsDataset, DcmjsElement } from 'dcmjs';
+import dcmjs from 'dcmjs';
+import type { Pseudonymizer } from '../pseudonym';
+import type { TextDeidentifier } from '../text/engine';
+import type { ConfidentialityTable, DicomDeidProfile } from './profile';
+
+/** One line of the change log: what was done to which attribute, how often (never a value). */
+export interface ChangeLogEntry {
+  attribute: string;
+  action: string;
+  count: number;
+}
+
+export type DicomDeidResult =
+  | { status: 'done'; file: Buffer; sopUid: string; changes: ChangeLogEntry[] }
+  | { status: 'quarantined'; reason: string };
+
+export interface DicomDeidDeps {
+  table: ConfidentialityTable;
+  pseudonyms: Pseudonymizer;
+  text: TextDeidentifier;
+}
+
+const DUMMY: Record<string, unknown> = {
+  PN: { Alphabetic: 'ANONYMIZED' },
+  DA: '19000101',
+  TM: '000000',
+  DT: '19000101000000',
+  AS: '000Y',
+  IS: 0,
+  DS: 0,
+  US: 0,
+  SS: 0,
+  UL: 0,
+  SL: 0,
+  FL: 0,
+  FD: 0,
+};
+
+const str = (e: DcmjsElement | undefined): string | undefined => {
+  const v = e?.Value?.[0];
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && 'Alphabetic' in v) {
+    const a = (v as { Alphabetic?: unknown }).Alphabetic;
+    return typeof a === 'string' ? a : '';
+  }
+  return undefined;
+};
+
+/** Why an instance may carry identifying text in its pixels (PS3.15 E.3.1), or undefined. */
+function burnedInRisk(ds: DcmjsDataset): string | undefined {
+  if (str(ds['00280301'])?.toUpperCase() === 'YES') return 'BurnedInAnnotation is YES';
+  const modality = str(ds['00080060'])?.toUpperCase();
+  if (modality === 'SC' || modality === 'US') return `${modality} images often carry burned-in text`;
+  const sopClass = str(ds['00080016']) ?? '';
+  // Secondary Capture and Ultrasound (multi-frame) storage, whatever the modality says.
+  if (/^1\.2\.840\.10008\.5\.1\.4\.1\.1\.(7(\.\d)?|6\.1|3\.1)$/.test(sopClass))
+    return 'Secondary capture and ultrasound images often carry burned-in text';
+  const imageType = (ds['00080008']?.Value ?? []).map(String);
+  if (imageType.some((v) => v.toUpperCase() === 'SCREEN SAVE')) return 'ImageType is SCREEN SAVE';
+  return undefined;
+}
+
+/**
+ * PS3.15 Annex E de-identification of one Part 10 file: every attribute of table E.1-1 gets its
+ * action for the profile (X remove, Z empty, D dummy, K keep, C clean, U consistent new UID),
+ * private groups go, sequences are walked to the bottom, and the result says how it was made.
+ * Instances whose pixels may show names are quarantined rather than released.
+ */
+export function deidentifyDicom(
+  file: Buffer,
+  profile: DicomDeidProfile,
+  deps: DicomDeidDeps,
+): DicomDeidResult {
+  const ab = file.buffer.slice(file.byteOffset, file.byteOffset + file.length) as ArrayBuffer;
+  const dict = dcmjs.data.DicomMessage.readFile(ab, { ignoreErrors: true });
+  const ds = dict.dict;
+  const risk = burnedInRisk(ds);
+  if (risk) return { status: 'quarantined', reason: risk };
+
+  const patientKey = str(ds['00100020']) ?? str(ds['0020000D']) ?? '';
+  const shift = deps.pseudonyms.dateShiftDays(patientKey);
+  const log = new Map<string, ChangeLogEntry>();
+  const note = (tag: string, name: string, action: string): void => {
+    const key = `${tag} ${action}`;
+    const e = log.get(key) ?? { attribute: `(${tag.slice(0, 4)},${tag.slice(4)}) ${name}`, action, count: 0 };
+    e.count++;
+    log.set(key, e);
+  };
+  let shifted = false;
+
+  const clean = (el: DcmjsElement): void => {
+    const vr = el.vr ?? '';
+    if (vr === 'DA' || vr === 'DT') {
+      el.Value = (el.Value ?? []).map((v) => shiftDate(String(v), shift));
+      shifted = true;
+    } else if (vr === 'SQ') {
+      for (const item of el.Value ?? []) walk(item as DcmjsDataset);
+    } else if (['LO', 'SH', 'ST', 'LT', 'UT', 'UC', 'PN'].includes(vr)) {
+      el.Value = (el.Value ?? []).map((v) =>
+        typeof v === 'string' ? deps.text.deidentify(v).text : { Alphabetic: 'ANONYMIZED' },
+      );
+    } else el.Value = [];
+  };
+
+  const walk = (d: DcmjsDataset): void => {
+    for (const tag of Object.keys(d)) {
+      const el = d[tag];
+      if (!el) continue;
+      const group = parseInt(tag.slice(0, 4), 16);
+      if (group % 2 === 1) {
+        Reflect.deleteProperty(d, tag);
+        note(tag, 'private attribute', 'X');
+        continue;
+      }
+      const rule = deps.table.rule(tag);
+      if (!rule) {
+        if (el.vr === 'SQ') for (const item of el.Value ?? []) walk(item as DcmjsDataset);
+        continue;
+      }
+      const action = resolve(deps.table.action(rule, profile));
+      if (action !== 'K') note(tag, rule.name, action);
+      switch (action) {
+        case 'X':
+          Reflect.deleteProperty(d, tag);
+          break;
+        case 'Z':
+          el.Value = pseudonymFor(tag, el, deps.pseudonyms) ?? [];
+          break;
+        case 'D':
+          el.Value = pseudonymFor(tag, el, deps.pseudonyms) ?? (el.vr === 'SQ' ? [] : dummy(el.vr));
+          break;
+        case 'U':
+          // On a sequence (X/Z/U*), the UIDs inside its items are replaced, by their own rules.
+          if (el.vr === 'SQ') for (const item of el.Value ?? []) walk(item as DcmjsDataset);
+          else
+            el.Value = (el.Value ?? []).map((v) => (typeof v === 'string' && v ? deps.pseudonyms.uid(v) : v));
+          break;
+        case 'C':
+          clean(el);
+          break;
+        default:
+          if (el.vr === 'SQ') for (const item of el.Value ?? []) walk(item as DcmjsDataset);
+      }
+    }
+  };
+  walk(ds);
+
+  ds['00120062'] = { vr: 'CS', Value: ['YES'] };
+  ds['00120063'] = {
+    vr: 'LO',
+    Value: [`${profile.name} ${profile.version} key ${deps.pseudonyms.key.id}`.slice(0, 64)],
+  };
+  ds['00120064'] = {
+    vr: 'SQ',
+    Value: profile.codes.map(([code, meaning]) => ({
+      '00080100': { vr: 'SH', Value: [code] },
+      '00080102': { vr: 'SH', Value: ['DCM'] },
+      '00080104': { vr: 'LO', Value: [meaning] },
+    })),
+  };
+  if (shifted) ds['00280303'] = { vr: 'CS', Value: ['MODIFIED'] };
+  const sopUid = str(ds['00080018']) ?? '';
+  const meta = dict.meta['00020003'];
+  if (meta) meta.Value = [sopUid];
+  return {
+    status: 'done',
+    file: Buffer.from(dict.write({ allowInvalidVRLength: true })),
+    sopUid,
+    changes: [...log.values()],
+  };
+}
+
+/**
+ * Combined actions (PS3.15 E.1.1): without the IOD at hand, the one that keeps the data set valid
+ * is chosen: a dummy over emptying, emptying over removal, and a new UID where one is allowed.
+ */
+function resolve(action: string): string {
+  if (action.includes('U')) return 'U';
+  if (action.includes('D')) return 'D';
+  if (action.includes('Z')) return 'Z';
+  return action.split('/')[0] ?? 'X';
+}
+
+/** Patient identity becomes the keyed pseudonym, so one patient stays one (de-identified) patient. */
+function pseudonymFor(tag: string, el: DcmjsElement, p: Pseudonymizer): unknown[] | undefined {
+  const value = str(el);
+  if (!value) return undefined;
+  if (tag === '00100020') return [p.token('patient', value)];
+  if (tag === '00100010') return [{ Alphabetic: `ANON^${p.token('patient-name', value)}` }];
+  return undefined;
+}
+
+function dummy(vr: string | undefined): unknown[] {
+  const v = DUMMY[vr ?? ''];
+  if (v !== undefined) return [v];
+  if (vr && ['OB', 'OW', 'OF', 'OD', 'OL', 'OV', 'UN'].includes(vr)) return [];
+  return ['ANONYMIZED'];
+}
+
+/** Moves a DA or DT value by whole days, keeping any time part. */
+function shiftDate(value: string, days: number): string {
+  const m = /^(\d{4})(\d{2})(\d{2})(.*)$/.exec(value);
+  if (!m) return '';
+  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+  if (Number.isNaN(d.getTime())) return '';
+  d.setUTCDate(d.getUTCDate() + days);
+  return `${d.toISOString().slice(0, 10).replace(/-/g, '')}${m[4] ?? ''}`;
+}
