@@ -1,7 +1,9 @@
 import type { DicomDeidProfile } from '../deid';
 import { DICOM_PROFILES, deidentifyDicom } from '../deid';
+import { recordDeidentification } from '../audit';
 import { FhirError } from '../shared';
 import type { ChangeLogEntry } from '../deid';
+import { imagingStudyId } from './imaging-study';
 import { mediaTypeParams } from './multipart';
 import { ingestFiles } from './stow';
 import type { DicomWebDeps, DicomWebRequest, DicomWebResponse } from './types';
@@ -65,6 +67,13 @@ export async function deidentifyHandler(req: DicomWebRequest, deps: DicomWebDeps
   const outcomes = files.length > 0 ? await ingestFiles(files, req.access, deps) : [];
   const stored = outcomes.filter((o) => o.stored);
   const study = stored[0]?.stored?.parsed.studyUid;
+  const trace = await recordDeidentification(deps.repo, req.access, deps.clock, {
+    kind: 'dicom',
+    profile: `${profile.name} ${profile.version}`,
+    targets: study ? [{ reference: `ImagingStudy/${imagingStudyId(study)}` }] : [],
+    sources: [{ reference: `ImagingStudy/${imagingStudyId(rows[0]?.study_uid ?? '')}` }],
+    changeLog: { changes: [...changes.values()], quarantined: quarantined.length },
+  });
   return {
     status: stored.length > 0 ? 200 : 409,
     contentType: 'application/json',
@@ -72,6 +81,8 @@ export async function deidentifyHandler(req: DicomWebRequest, deps: DicomWebDeps
       profile: `${profile.name} ${profile.version}`,
       ...(study && { study, retrieveUrl: studyUrl(deps, study) }),
       stored: stored.length,
+      ...(trace.provenance && { provenance: `Provenance/${trace.provenance}` }),
+      auditEvent: `AuditEvent/${trace.auditEvent}`,
       failed: outcomes.length - stored.length,
       quarantined,
       changes: [...changes.values()],

@@ -274,3 +274,37 @@ test('UIDs inside sequences are replaced consistently with the instances they po
   expect(ref).not.toBe(firstSop);
   expect(ref).toBe(referenced?.['00080018']?.Value?.[0]);
 });
+
+test('each run leaves a Provenance with its sources, the engine and a change log, and an AuditEvent', async () => {
+  const original = withNewUids(fs.readFileSync(path.join(PYDICOM, 'CT_small.dcm')), {
+    study: newUid(),
+    series: newUid(),
+  });
+  const { body } = await stowAndDeidentify(original, 'keep-descriptions');
+  const prov = await fhirFetch(server, String(body.provenance));
+  expect(prov.status).toBe(200);
+  expect(prov.body.target).toEqual([{ reference: `ImagingStudy/${String(body.study)}` }]);
+  expect(prov.body.entity).toEqual([
+    { role: 'source', what: { reference: `ImagingStudy/${uidsOf(original).study}` } },
+  ]);
+  expect(prov.body.activity.coding[0].code).toBe('DEID');
+  expect(prov.body.agent[0].who.reference).toBe('Device/deid-engine');
+  const device = await fhirFetch(server, 'Device/deid-engine');
+  expect(device.body.version[0].value).toBe('keep-descriptions 1');
+  const logRef = (prov.body.extension as { url: string; valueReference: { reference: string } }[])[0]
+    ?.valueReference.reference;
+  // Read as its own media type, the Binary is the change log itself.
+  const log = await fhirFetch(server, logRef ?? '');
+  expect(log.headers.get('content-type')).toMatch(/^application\/json/);
+  const text = log.text;
+  const parsed = JSON.parse(text) as {
+    profile: string;
+    changes: { changes: { attribute: string; action: string; count: number }[] };
+  };
+  expect(parsed.changes.changes.some((c) => c.attribute.includes('Patient') && c.count >= 1)).toBe(true);
+  for (const v of mustGo(read(original))) expect(text.includes(v)).toBe(false);
+  const audit = await fhirFetch(server, String(body.auditEvent));
+  expect(audit.body.entity.map((e: { what: { reference: string } }) => e.what.reference)).toContain(
+    String(body.provenance),
+  );
+});

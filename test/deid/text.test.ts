@@ -105,6 +105,11 @@ describe('$deidentify-text', () => {
     expect(first).toEqual({ type: 'NAME', start: 12, end: 22, replacement: '[NAME-1]' });
     expect(res.text).not.toContain('Smith');
     expect(res.text).not.toContain('555-0188');
+    // The run is audited, without the text.
+    const audits = await fhirFetch(server, 'AuditEvent?_count=50');
+    const runs = JSON.stringify(audits.body);
+    expect(runs).toContain('deidentify-text');
+    expect(runs).not.toContain('Smith');
   });
 
   test('bad input: no text, an unknown profile, not Parameters, or GET: OperationOutcome with the place', async () => {

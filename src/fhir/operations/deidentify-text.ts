@@ -1,4 +1,5 @@
 import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
+import { recordDeidentification } from '../../audit';
 import { TEXT_PROFILES } from '../../deid';
 import { badRequest, FhirError } from '../../shared';
 import type { FhirDeps, FhirRequest, FhirResponse } from '../types';
@@ -11,7 +12,7 @@ const MAX_TEXT = 1_000_000;
  * a Parameters with `text` and an optional `profile`; answers the de-identified text and one
  * `entity` per finding with its type, offsets in the input and replacement, never the value.
  */
-export function deidentifyTextOperation(req: FhirRequest, deps: FhirDeps): Promise<FhirResponse> {
+export async function deidentifyTextOperation(req: FhirRequest, deps: FhirDeps): Promise<FhirResponse> {
   const body = req.body as Parameters | undefined;
   if (body?.resourceType !== 'Parameters')
     throw badRequest('The body must be a Parameters resource', 'Parameters');
@@ -37,6 +38,14 @@ export function deidentifyTextOperation(req: FhirRequest, deps: FhirDeps): Promi
       `Parameters.parameter[${profileIndex}].valueString`,
     );
   const result = deps.deid.deidentify(text);
+  // Nothing is stored, so no Provenance; the AuditEvent records that a run happened, and its size.
+  await recordDeidentification(deps.repo, req.access, deps.clock, {
+    kind: 'text',
+    profile: `${profile ?? 'basic'} 1`,
+    targets: [],
+    sources: [],
+    changeLog: { entities: result.entities.length },
+  });
   const entities: ParametersParameter[] = result.entities.map((e) => ({
     name: 'entity',
     part: [
@@ -46,7 +55,7 @@ export function deidentifyTextOperation(req: FhirRequest, deps: FhirDeps): Promi
       { name: 'replacement', valueString: e.replacement },
     ],
   }));
-  return Promise.resolve({
+  return {
     status: 200,
     body: {
       resourceType: 'Parameters',
@@ -56,5 +65,5 @@ export function deidentifyTextOperation(req: FhirRequest, deps: FhirDeps): Promi
         ...entities,
       ],
     },
-  });
+  };
 }

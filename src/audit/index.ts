@@ -1,0 +1,2 @@
+export { recordDeidentification, CHANGE_LOG_EXTENSION } from './deid-trace';
+export type { DeidRun } from './deid-trace';
