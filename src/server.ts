@@ -75,6 +75,7 @@ export async function startServer(
     fhirBase,
   });
   const textDeid = createTextDeidentifier();
+  const pseudonyms = config.deidKey && new Pseudonymizer(config.deidKey);
   const fhir: FhirDeps = {
     repo,
     registry,
@@ -87,6 +88,7 @@ export async function startServer(
     fhirBase,
     resourceTypes: new Set(storableResourceTypes()),
     deid: textDeid,
+    ...(pseudonyms && { pseudonyms }),
   };
   const dicomweb = createDicomWebDeps({
     repo,

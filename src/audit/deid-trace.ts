@@ -15,7 +15,7 @@ export interface DeidRun {
   /** Rules applied and how often; never values. */
   changeLog: unknown;
   /** Whether the run stored its output (DICOM copy) or only answered it ($deidentify-text). */
-  kind: 'dicom' | 'text';
+  kind: 'dicom' | 'fhir' | 'text';
 }
 
 /**

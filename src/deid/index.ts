@@ -20,3 +20,5 @@ export const TEXT_PROFILES = ['basic'] as const;
 export function createTextDeidentifier(): TextDeidentifier {
   return new TextDeidentifier([new PatternDetector(), new NameDetector()]);
 }
+export { deidentifyResource, FHIR_PROFILES } from './fhir/engine';
+export type { FhirDeidProfile, FhirRule } from './fhir/engine';

@@ -8,6 +8,7 @@ import { conditionalPatchInteraction, patchInteraction } from './interactions/pa
 import { readInteraction, vreadInteraction } from './interactions/read';
 import { searchInteraction } from './interactions/search';
 import { conditionalUpdateInteraction, updateInteraction } from './interactions/update';
+import { deidentifyOperation } from './operations/deidentify';
 import { deidentifyTextOperation } from './operations/deidentify-text';
 import { validateOperation } from './operations/validate';
 import { assertValidId } from './http-semantics';
@@ -16,8 +17,14 @@ import type { Interaction } from './routes';
 import { resolveRoute } from './routes';
 import type { FhirHandler } from './types';
 
-const OPERATIONS: Record<string, FhirHandler> = { validate: validateOperation };
-const SYSTEM_OPERATIONS: Record<string, FhirHandler> = { 'deidentify-text': deidentifyTextOperation };
+const OPERATIONS: Record<string, FhirHandler> = {
+  validate: validateOperation,
+  deidentify: deidentifyOperation,
+};
+const SYSTEM_OPERATIONS: Record<string, FhirHandler> = {
+  'deidentify-text': deidentifyTextOperation,
+  deidentify: deidentifyOperation,
+};
 
 function operation(name: string | undefined, table = OPERATIONS): FhirHandler {
   const op = name ? table[name] : undefined;

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Config } from '../config';
-import type { TextDeidentifier } from '../deid';
+import type { Pseudonymizer, TextDeidentifier } from '../deid';
 import type { SearchParamRegistry } from '../search';
 import type { AccessContext, Clock } from '../shared';
 import type { Repository } from '../storage';
@@ -52,6 +52,8 @@ export interface FhirDeps {
   resourceTypes: ReadonlySet<string>;
   /** The free-text de-identification engine ($deidentify-text). */
   deid: TextDeidentifier;
+  /** Keyed pseudonyms for $deidentify; absent without DEID_KEY. */
+  pseudonyms?: Pseudonymizer;
 }
 
 export type FhirHandler = (req: FhirRequest, deps: FhirDeps) => Promise<FhirResponse>;

@@ -8,7 +8,7 @@ const CAP = "[A-Z][a-zA-Z'’-]+";
 const CAP_NAME = `${CAP}(?:[ \\t]+[A-Z]\\.)?(?:[ \\t]+${CAP})?`;
 const TITLES = 'Dr|Doctor|Mr|Mrs|Ms|Miss|Mx|Prof|Professor|Nurse|Sister|Rev|Father';
 const LABELS =
-  'Patient(?:\\s+Name)?|Pt(?:\\s+Name)?|Name|Attending(?:\\s+Physician)?|Physician|Provider|Surgeon|Radiologist|Resident|Fellow|Intern|Referring(?:\\s+(?:Physician|Provider|MD))?|Primary\\s+Care(?:\\s+Physician)?|PCP|Signed(?:\\s+by)?|Electronically\\s+signed\\s+by|Dictated\\s+by|Transcribed\\s+by|Reviewed\\s+by|Read\\s+by|Interpreted\\s+by|Ordering(?:\\s+(?:Physician|Provider))?|cc|CC|Contact|Emergency\\s+Contact|Next\\s+of\\s+Kin|Spouse|Wife|Husband|Mother|Father|Daughter|Son|Sister|Brother|Guardian|Caregiver|Nurse|RN|NP|PA';
+  'Patient(?:\\s+Name)?|Pt(?:\\s+Name)?|Name|Attending(?:\\s+Physician)?|Physician|Provider|Surgeon|Radiologist|Resident|Fellow|Intern|Referring(?:\\s+(?:Physician|Provider|MD))?|Primary\\s+Care(?:\\s+Physician)?|PCP|Signed(?:\\s+by)?|Electronically\\s+signed\\s+by|Dictated\\s+by|Transcribed\\s+by|Reviewed\\s+by|Read\\s+by|Interpreted\\s+by|Ordering(?:\\s+(?:Physician|Provider))?|cc|CC|Contact|Emergency\\s+Contact|Next\\s+of\\s+Kin|Spouse|Wife|Husband|Mother|Father|Daughter|Son|Sister|Brother|Guardian|Caregiver|Nurse|RN|NP|PA|Called|Spoke\\s+(?:with|to)|Met\\s+with|Discussed\\s+with|Accompanied\\s+by|Per';
 /** A label in any case ("Ordering provider", "for patient"), then the name in capitals after it. */
 const LABEL_RE = new RegExp(`\\b(?:${LABELS})\\b([ \\t]*[:,\\-])?[ \\t]*`, 'gi');
 const AFTER_COLON = new RegExp(`^${CAP}(?:,[ \\t]*${CAP})?(?:[ \\t]+[A-Z]\\.)?(?:[ \\t]+${CAP})?`);

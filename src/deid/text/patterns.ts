@@ -67,6 +67,8 @@ const RULES: Rule[] = [
     re: /\b(?:SSN|Social\s+Security(?:\s+(?:Number|No\.?|#))?)\s*[:#]?\s*(\d{9}|\d{3}[- ]\d{2}[- ]\d{4})\b/gi,
     group: 1,
   },
+  // A seven-digit local number ("at 555-0177"); ranges in lab reports have three digits a side.
+  { type: 'PHONE', re: /(?<![\d.-])\d{3}-\d{4}(?![\d-]|\.\d)/g },
   // A number shortly after the word fax is a fax number ("fax results to (975) 953-0988").
   {
     type: 'FAX',

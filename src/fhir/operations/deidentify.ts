@@ -1,0 +1,95 @@
+import type { Bundle, Parameters, Resource } from '@medplum/fhirtypes';
+import { recordDeidentification } from '../../audit';
+import type { ChangeLogEntry, FhirDeidProfile } from '../../deid';
+import { deidentifyResource, FHIR_PROFILES } from '../../deid';
+import { badRequest, FhirError } from '../../shared';
+import { findReferrers } from '../../storage';
+import type { FhirDeps, FhirRequest, FhirResponse } from '../types';
+
+/** Most resources one compartment export carries; larger exports belong to the pipeline. */
+const MAX_COMPARTMENT = 10_000;
+const TRAIL = new Set(['AuditEvent', 'Provenance']);
+
+function profileOf(req: FhirRequest): FhirDeidProfile {
+  const body = req.body as Parameters | undefined;
+  const index =
+    body?.resourceType === 'Parameters' ? (body.parameter ?? []).findIndex((p) => p.name === 'profile') : -1;
+  const name =
+    index >= 0
+      ? (body as Parameters).parameter?.[index]?.valueString
+      : (req.query.find(([k]) => k === 'profile')?.[1] ?? 'basic');
+  const profile = name ? FHIR_PROFILES[name] : undefined;
+  if (!profile)
+    throw badRequest(
+      `Unknown de-identification profile '${name ?? ''}'; known: ${Object.keys(FHIR_PROFILES).join(', ')}`,
+      index >= 0 ? `Parameters.parameter[${index}].valueString` : 'profile',
+    );
+  return profile;
+}
+
+/**
+ * $deidentify: on an instance, its de-identified copy; on a Patient, the patient and every
+ * resource that references it, as a collection Bundle; at system level, a posted Bundle (or
+ * Parameters.resource). Ids become pseudonyms, so references inside the output still resolve.
+ * Nothing is stored; the run is audited with its change log.
+ */
+export async function deidentifyOperation(req: FhirRequest, deps: FhirDeps): Promise<FhirResponse> {
+  const pseudonyms = deps.pseudonyms;
+  if (!pseudonyms)
+    throw new FhirError(503, {
+      code: 'exception',
+      message: 'De-identification needs DEID_KEY to be configured',
+    });
+  const profile = profileOf(req);
+  const engine = { pseudonyms, text: deps.deid };
+  const log = new Map<string, ChangeLogEntry>();
+  const { type, id } = req.params ?? {};
+  let sources: Resource[];
+  let bundleType: Bundle['type'] | undefined;
+  if (type && id) {
+    const resource = await deps.repo.read(req.access, type, id);
+    sources = [resource];
+    if (type === 'Patient') {
+      const referrers = await findReferrers(await deps.repo.reader(), 'Patient', id, MAX_COMPARTMENT + 1);
+      if (referrers.length > MAX_COMPARTMENT)
+        throw new FhirError(422, {
+          code: 'too-costly',
+          message: `More than ${MAX_COMPARTMENT} resources reference this patient`,
+        });
+      for (const ref of referrers) {
+        const [t, i] = ref.split('/') as [string, string];
+        // The server's own records of who did what are not the patient's data to export.
+        if (!TRAIL.has(t)) sources.push(await deps.repo.read(req.access, t, i));
+      }
+      bundleType = 'collection';
+    }
+  } else {
+    const body = req.body as Resource | undefined;
+    const input =
+      body?.resourceType === 'Parameters'
+        ? (body.parameter ?? []).find((p) => p.name === 'resource')?.resource
+        : body;
+    if (input?.resourceType !== 'Bundle')
+      throw badRequest('Post a Bundle, or Parameters with a resource', 'Bundle');
+    sources = (input.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
+    bundleType = input.type;
+  }
+  const outputs = sources.map((r) => deidentifyResource(r, profile, engine, log));
+  await recordDeidentification(deps.repo, req.access, deps.clock, {
+    kind: 'fhir',
+    profile: `${profile.name} ${profile.version}`,
+    targets: [],
+    sources: type && id ? sources.map((r) => ({ reference: `${r.resourceType}/${r.id ?? ''}` })) : [],
+    changeLog: [...log.values()],
+  });
+  if (!bundleType) return { status: 200, body: outputs[0] as Resource };
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    type: bundleType === 'transaction' || bundleType === 'batch' ? 'collection' : bundleType,
+    entry: outputs.map((resource) => ({
+      fullUrl: `urn:deid:${resource.resourceType}/${resource.id ?? ''}`,
+      resource,
+    })),
+  };
+  return { status: 200, body: bundle };
+}
