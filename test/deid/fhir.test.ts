@@ -47,7 +47,7 @@ beforeAll(async () => {
       subject: { reference: `Patient/${patientId}`, display: 'Zebediah Quackenbush' },
       effectiveDateTime: `${day}T08:00:00Z`,
       valueQuantity: { value, unit: 'mmol/L', system: 'http://unitsofmeasure.org', code: 'mmol/L' },
-      note: [{ text: 'Called Zebediah Quackenbush at 555-0177; seen by Dr. Ada Lovelace.' }],
+      note: [{ text: `Called Zebediah Quackenbush at 555-0177; seen by Dr. Ada Lovelace. Drawn ${day}.` }],
     };
     await fhirFetch(server, 'Observation', { body: obs });
   }
@@ -79,7 +79,9 @@ test('a Patient compartment comes back de-identified, with references that still
   for (const o of observations) {
     expect(o.subject).toEqual({ reference: `Patient/${patient.id ?? ''}` });
     expect(o.valueQuantity?.unit).toBe('mmol/L');
-    expect(o.note?.[0]?.text).toMatch(/^Called \[NAME-1\] at \[PHONE-1\]; seen by Dr\. \[NAME-2\]\.$/);
+    expect(o.note?.[0]?.text).toMatch(
+      /^Called \[NAME-1\] at \[PHONE-1\]; seen by Dr\. \[NAME-2\]\. Drawn \[DATE-1\]\.$/,
+    );
   }
   // The same input gives the same pseudonyms: a second export links to the first.
   const again = (await fhirFetch(server, `Patient/${patientId}/$deidentify`)).body as Bundle;
@@ -97,6 +99,11 @@ test('research-longitudinal shifts one patient’s dates by one offset, keeping 
     .map((o) => Date.parse(o.effectiveDateTime ?? '') / 86_400_000)
     .sort((a, b) => a - b);
   expect(days[1]! - days[0]!).toBe(60); // 2024-01-05 to 2024-03-05
+  // Dates in the notes move with the structured ones: each note names its own shifted day.
+  for (const o of (bundle.entry ?? [])
+    .map((e) => e.resource as Observation)
+    .filter((r) => r.resourceType === 'Observation'))
+    expect(o.note?.[0]?.text).toContain(`Drawn ${(o.effectiveDateTime ?? '').slice(0, 10)}.`);
   expect(res.text).not.toContain('2024-01-05');
   const patient = bundle.entry?.find((e) => e.resource?.resourceType === 'Patient')?.resource as Patient;
   expect(patient.birthDate).not.toBe('1948-07-21');

@@ -4,6 +4,7 @@ import type { Parameters } from '@medplum/fhirtypes';
 import { score } from '../../bench/deid-score';
 import type { CorpusDoc } from '../../bench/deid-score';
 import { createTextDeidentifier } from '../../src/deid';
+import { shiftWrittenDate } from '../../src/deid/text/date-shift';
 import type { TestServer } from '../helpers/server';
 import { fhirFetch, startTestServer } from '../helpers/server';
 
@@ -56,6 +57,21 @@ test('hard cases: names that are words, eponyms, IDs beside lab values, ages ove
     expect(e.end).toBeGreaterThan(e.start);
     if (i > 0) expect(e.start).toBeGreaterThanOrEqual(entities[i - 1]?.end ?? 0);
   });
+});
+
+test('longitudinal text keeps dates, moved by the patient offset in their own form', () => {
+  expect(shiftWrittenDate('01/05/2024', 60)).toBe('03/05/2024');
+  expect(shiftWrittenDate('1/5/2024', -5)).toBe('12/31/2023');
+  expect(shiftWrittenDate('2024-02-28', 2)).toBe('2024-03-01');
+  expect(shiftWrittenDate('January 5, 2024', 31)).toBe('February 5, 2024');
+  expect(shiftWrittenDate('Jan 5, 2024', 31)).toBe('Feb 5, 2024');
+  expect(shiftWrittenDate('5 January 2024', 1)).toBe('6 January 2024');
+  expect(shiftWrittenDate('March 3rd', 1)).toBeUndefined();
+  expect(shiftWrittenDate('02/30/2024', 1)).toBeUndefined();
+  const { text } = engine.deidentify('Admitted 01/05/2024, discharged January 9, 2024, seen March 3rd.', {
+    dateShiftDays: 10,
+  });
+  expect(text).toBe('Admitted 01/15/2024, discharged January 19, 2024, seen [DATE-1].');
 });
 
 test('dictated text without capitals: names after spoken cues, spoken dates', () => {

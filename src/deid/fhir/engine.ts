@@ -25,6 +25,8 @@ export interface FhirDeidProfile {
   name: string;
   version: string;
   rules: readonly FhirRule[];
+  /** Dates inside free text are shifted like the structured ones (otherwise they become tags). */
+  shiftTextDates?: boolean;
 }
 
 const DATE_TYPES = ['date', 'dateTime', 'instant'] as const;
@@ -57,6 +59,7 @@ export const FHIR_PROFILES: Readonly<Record<string, FhirDeidProfile>> = {
     name: 'research-longitudinal',
     version: '1',
     rules: [...SAFE_HARBOR, { type: DATE_TYPES, method: 'dateShift' }],
+    shiftTextDates: true,
   },
   'keep-descriptions': {
     name: 'keep-descriptions',
@@ -115,7 +118,7 @@ export function deidentifyResource(
         note(path.replace(/\[\d+\]/g, ''), rule.method);
         const value: unknown = v.value;
         edits.push(() => {
-          apply(rule.method, holder, prop, value, shift, deps);
+          apply(rule.method, holder, prop, value, shift, deps, profile.shiftTextDates === true);
         });
       }
     },
@@ -138,7 +141,10 @@ function apply(
   value: unknown,
   shift: number,
   deps: FhirDeidDeps,
+  shiftTextDates: boolean,
 ): void {
+  const clean = (text: string): string =>
+    deps.text.deidentify(text, shiftTextDates ? { dateShiftDays: shift } : {}).text;
   const current = holder[prop];
   const each = (f: (v: unknown) => unknown): void => {
     holder[prop] = Array.isArray(current)
@@ -191,9 +197,9 @@ function apply(
       return;
     case 'cleanText':
       each((v) => {
-        if (typeof v === 'string') return deps.text.deidentify(v).text;
+        if (typeof v === 'string') return clean(v);
         const n = v as { status?: string; div?: string };
-        return { ...n, div: deps.text.deidentify(n.div ?? '').text };
+        return { ...n, div: clean(n.div ?? '') };
       });
       return;
     default:

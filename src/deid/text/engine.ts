@@ -1,3 +1,4 @@
+import { shiftWrittenDate } from './date-shift';
 import type { Detector, Finding, PhiType } from './types';
 
 /** Eponyms that are always clinical terms, alone or in a phrase. */
@@ -67,11 +68,20 @@ export class TextDeidentifier {
     return merge([...raw, ...propagateNames(text, raw).filter((f) => !inAllowed(f))]);
   }
 
-  deidentify(text: string): TextResult {
+  /**
+   * With `dateShiftDays` (longitudinal profiles), dates it can read are moved by that many days
+   * in their own form, so intervals in the text stay true; everything else becomes a tag.
+   */
+  deidentify(text: string, options: { dateShiftDays?: number } = {}): TextResult {
     const findings = this.findings(text);
     const numbers = new Map<string, number>();
     const counters = new Map<PhiType, number>();
     const entities: TextEntity[] = findings.map((f) => {
+      const shifted =
+        f.type === 'DATE' && options.dateShiftDays !== undefined
+          ? shiftWrittenDate(text.slice(f.start, f.end), options.dateShiftDays)
+          : undefined;
+      if (shifted) return { type: f.type, start: f.start, end: f.end, replacement: shifted };
       const key = `${f.type}|${text.slice(f.start, f.end).toLowerCase().replace(/\s+/g, ' ')}`;
       let n = numbers.get(key);
       if (n === undefined) {
