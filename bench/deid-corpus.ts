@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Faker, en } from '@faker-js/faker';
 import type { PhiType } from '../src/deid';
+import { MONTHS } from '../src/deid/text/date-shift';
 import type { CorpusDoc } from './deid-score';
 import { CORPUS_FILE } from './deid-score';
 
@@ -30,20 +31,6 @@ const WORD_SURNAMES = [
   'Graves',
   'Still',
   'Page',
-];
-const MONTHS = [
-  'january',
-  'february',
-  'march',
-  'april',
-  'may',
-  'june',
-  'july',
-  'august',
-  'september',
-  'october',
-  'november',
-  'december',
 ];
 const ORDINALS = [
   'first',
@@ -322,6 +309,6 @@ export function generateCorpus(count: number, seed = 2014): CorpusDoc[] {
 /** Writes the corpus the tests and the bench read (`npx tsx bench/deid-corpus.ts`). */
 if (require.main === module) {
   fs.mkdirSync(path.dirname(CORPUS_FILE), { recursive: true });
-  fs.writeFileSync(CORPUS_FILE, `${JSON.stringify(generateCorpus(420), null, 1)}\n`);
+  fs.writeFileSync(CORPUS_FILE, `${JSON.stringify(generateCorpus(420), null, 2)}\n`);
   console.log(`wrote ${CORPUS_FILE}`);
 }

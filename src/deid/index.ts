@@ -11,7 +11,9 @@ export type { DeidKey } from './pseudonym';
 export { ConfidentialityTable, DICOM_PROFILES } from './dicom/profile';
 export type { DicomDeidProfile } from './dicom/profile';
 export { deidentifyDicom } from './dicom/engine';
-export type { ChangeLogEntry, DicomDeidDeps, DicomDeidResult } from './dicom/engine';
+export type { DicomDeidDeps, DicomDeidResult } from './dicom/engine';
+export { ChangeLog } from './change-log';
+export type { ChangeLogEntry } from './change-log';
 
 /** Profiles the text engine knows; FHIR and DICOM rules come with their own engines. */
 export const TEXT_PROFILES = ['basic'] as const;

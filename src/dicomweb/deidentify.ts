@@ -1,35 +1,29 @@
 import type { DicomDeidProfile } from '../deid';
-import { DICOM_PROFILES, deidentifyDicom } from '../deid';
+import { ChangeLog, DICOM_PROFILES, deidentifyDicom } from '../deid';
 import { recordDeidentification } from '../audit';
-import { FhirError } from '../shared';
-import type { ChangeLogEntry } from '../deid';
+import { badRequest, FhirError } from '../shared';
+
 import { imagingStudyId } from './imaging-study';
+import { parseJsonBody, readSmallBody } from './json-body';
 import { mediaTypeParams } from './multipart';
 import { ingestFiles } from './stow';
 import type { DicomWebDeps, DicomWebRequest, DicomWebResponse } from './types';
 import { studyUrl } from './urls';
 import { selectInstances } from './wado';
 
+/** The profile named in an optional JSON body ({"profile": ...}); basic without one. */
 async function readProfile(req: DicomWebRequest): Promise<DicomDeidProfile> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req.body ?? []) chunks.push(chunk as Buffer);
-  const raw = Buffer.concat(chunks).toString('utf8').trim();
-  if (raw === '') return DICOM_PROFILES.basic as DicomDeidProfile;
+  const bytes = await readSmallBody(req.body, 64 * 1024);
+  if (bytes.toString('utf8').trim() === '') return DICOM_PROFILES.basic as DicomDeidProfile;
   if (mediaTypeParams(req.headers.contentType ?? '').type !== 'application/json')
     throw new FhirError(415, { code: 'not-supported', message: 'The request body is application/json' });
-  let name: unknown;
-  try {
-    name = (JSON.parse(raw) as { profile?: unknown }).profile ?? 'basic';
-  } catch {
-    throw FhirError.of('invalid', 'The request body must be JSON');
-  }
+  const name = (parseJsonBody(bytes) as { profile?: unknown } | null)?.profile ?? 'basic';
   const profile = typeof name === 'string' ? DICOM_PROFILES[name] : undefined;
   if (!profile)
-    throw new FhirError(400, {
-      code: 'invalid',
-      message: `Unknown de-identification profile; known: ${Object.keys(DICOM_PROFILES).join(', ')}`,
-      expression: 'profile',
-    });
+    throw badRequest(
+      `Unknown de-identification profile; known: ${Object.keys(DICOM_PROFILES).join(', ')}`,
+      'profile',
+    );
   return profile;
 }
 
@@ -49,7 +43,7 @@ export async function deidentifyHandler(req: DicomWebRequest, deps: DicomWebDeps
   const rows = await selectInstances({ ...req, segments: req.segments.slice(0, 2) }, deps);
   const files: Buffer[] = [];
   const quarantined: { instance: number; reason: string }[] = [];
-  const changes = new Map<string, ChangeLogEntry>();
+  const changes = new ChangeLog();
   for (const [n, row] of rows.entries()) {
     const result = deidentifyDicom(await deps.blobs.readAll(row.blob_key), profile, deid);
     if (result.status === 'quarantined') {
@@ -57,12 +51,7 @@ export async function deidentifyHandler(req: DicomWebRequest, deps: DicomWebDeps
       continue;
     }
     files.push(result.file);
-    for (const c of result.changes) {
-      const key = `${c.attribute} ${c.action}`;
-      const sum = changes.get(key) ?? { ...c, count: 0 };
-      sum.count += c.count;
-      changes.set(key, sum);
-    }
+    changes.add(result.changes);
   }
   const outcomes = files.length > 0 ? await ingestFiles(files, req.access, deps) : [];
   const stored = outcomes.filter((o) => o.stored);
@@ -72,7 +61,7 @@ export async function deidentifyHandler(req: DicomWebRequest, deps: DicomWebDeps
     profile: `${profile.name} ${profile.version}`,
     targets: study ? [{ reference: `ImagingStudy/${imagingStudyId(study)}` }] : [],
     sources: [{ reference: `ImagingStudy/${imagingStudyId(rows[0]?.study_uid ?? '')}` }],
-    changeLog: { changes: [...changes.values()], quarantined: quarantined.length },
+    changeLog: { changes: changes.entries(), quarantined: quarantined.length },
   });
   return {
     status: stored.length > 0 ? 200 : 409,
@@ -85,7 +74,7 @@ export async function deidentifyHandler(req: DicomWebRequest, deps: DicomWebDeps
       auditEvent: `AuditEvent/${trace.auditEvent}`,
       failed: outcomes.length - stored.length,
       quarantined,
-      changes: [...changes.values()],
+      changes: changes.entries(),
     }),
   };
 }

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { AccessContext } from '../shared';
-import { FhirError } from '../shared';
+import { badRequest, FhirError } from '../shared';
 import type { DicomJson } from './dicom-json';
 import { firstString } from './dicom-json';
+import { parseJsonBody, readSmallBody } from './json-body';
 import { mediaTypeParams } from './multipart';
 import type { Outcome } from './stow';
 import { ingestMultipart } from './stow';
@@ -191,37 +192,14 @@ async function findStudies(base: string, query: Record<string, string>): Promise
   return [...new Set(uids)];
 }
 
-async function readJson(body: Readable | undefined): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body ?? []) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_REQUEST_BYTES) throw FhirError.of('too-costly', 'The import request is too large');
-    chunks.push(chunk as Buffer);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw FhirError.of('invalid', 'The import request must be JSON');
-  }
-}
-
 function parseRequest(raw: unknown, deps: DicomWebDeps, access: AccessContext): ImportRequest {
   const r = (raw ?? {}) as { peer?: unknown; studies?: unknown; query?: unknown };
   if (typeof r.peer !== 'string' || !(r.peer in deps.config.peers))
-    throw new FhirError(400, {
-      code: 'invalid',
-      message: 'peer must name a configured DICOMweb peer',
-      expression: 'peer',
-    });
+    throw badRequest('peer must name a configured DICOMweb peer', 'peer');
   const studies = r.studies;
   const query = r.query;
   if ((studies === undefined) === (query === undefined))
-    throw new FhirError(400, {
-      code: 'invalid',
-      message: 'Give either studies or query',
-      expression: 'studies',
-    });
+    throw badRequest('Give either studies or query', 'studies');
   if (
     studies !== undefined &&
     (!Array.isArray(studies) ||
@@ -229,11 +207,7 @@ function parseRequest(raw: unknown, deps: DicomWebDeps, access: AccessContext): 
       studies.length > MAX_STUDIES ||
       !studies.every((s) => typeof s === 'string' && UID.test(s)))
   )
-    throw new FhirError(400, {
-      code: 'invalid',
-      message: 'studies must be a list of Study Instance UIDs',
-      expression: 'studies',
-    });
+    throw badRequest('studies must be a list of Study Instance UIDs', 'studies');
   if (
     query !== undefined &&
     (typeof query !== 'object' ||
@@ -241,11 +215,7 @@ function parseRequest(raw: unknown, deps: DicomWebDeps, access: AccessContext): 
       Array.isArray(query) ||
       !Object.values(query).every((v) => typeof v === 'string'))
   )
-    throw new FhirError(400, {
-      code: 'invalid',
-      message: 'query must map QIDO-RS keys to strings',
-      expression: 'query',
-    });
+    throw badRequest('query must map QIDO-RS keys to strings', 'query');
   return {
     peer: r.peer,
     ...(studies !== undefined && { studies: studies as string[] }),
@@ -271,7 +241,11 @@ function jobResponse(job: ImportJob, deps: DicomWebDeps): DicomWebResponse {
 export async function importHandler(req: DicomWebRequest, deps: DicomWebDeps): Promise<DicomWebResponse> {
   if (mediaTypeParams(req.headers.contentType ?? '').type !== 'application/json')
     throw new FhirError(415, { code: 'not-supported', message: 'The import request is application/json' });
-  const request = parseRequest(await readJson(req.body), deps, req.access);
+  const request = parseRequest(
+    parseJsonBody(await readSmallBody(req.body, MAX_REQUEST_BYTES)),
+    deps,
+    req.access,
+  );
   const id = await deps.imports.create(request);
   if (/\brespond-async\b/.test(req.headers.prefer ?? '')) {
     deps.imports.start(id);

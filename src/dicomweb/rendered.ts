@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
-import { FhirError } from '../shared';
-import type { DecodedFrame } from './codecs';
+import { badRequest, FhirError } from '../shared';
+import type { DecodedFrame, ImageDescription } from './codecs';
 import { canDecodeFrames, describeImage } from './codecs';
 import type { DicomJson } from './dicom-json';
 import { parseInstance } from './parse';
@@ -11,10 +11,10 @@ import type { PixelInfo } from './parse';
 import type { Palette, RenderedType, RenderOptions, Viewport } from './render';
 import { encodeImage, fitInside, renderFrame } from './render';
 import type { InstanceRow } from './store';
-import { toExplicitLittleEndian } from './transcode';
+import { frameBytes, toExplicitLittleEndian } from './transcode';
 import type { DicomWebDeps, DicomWebRequest, DicomWebResponse } from './types';
 import { instanceUrl } from './urls';
-import { readRanges, selectInstances } from './wado';
+import { selectInstances } from './wado';
 
 const THUMBNAIL_BOX = 128;
 const DEFAULT_QUALITY = 90;
@@ -24,10 +24,6 @@ interface Query {
   quality: number;
   render: RenderOptions;
   warnings: string[];
-}
-
-function invalid(message: string, param: string): FhirError {
-  return new FhirError(400, { code: 'invalid', message, expression: param });
 }
 
 /** The rendered media type from Accept: image/jpeg unless PNG is preferred (PS3.18 8.7.4). */
@@ -49,7 +45,7 @@ function numbers(raw: string, param: string): (number | undefined)[] {
   return raw.split(',').map((s) => {
     if (s.trim() === '') return undefined;
     const n = Number(s);
-    if (!Number.isFinite(n)) throw invalid(`${param} values must be numbers`, param);
+    if (!Number.isFinite(n)) throw badRequest(`${param} values must be numbers`, param);
     return n;
   });
 }
@@ -66,7 +62,7 @@ function parseViewport(raw: string): Omit<Viewport, 'region'> & { region?: (numb
     (vh ?? 0) < 1 ||
     (vw ?? 0) * (vh ?? 0) > 64_000_000
   )
-    throw invalid('viewport is vw,vh[,sx,sy,sw,sh] with a positive width and height', 'viewport');
+    throw badRequest('viewport is vw,vh[,sx,sy,sw,sh] with a positive width and height', 'viewport');
   return { width: vw ?? 1, height: vh ?? 1, ...(v.length > 2 && { region: v.slice(2) }) };
 }
 
@@ -88,14 +84,14 @@ function parseQuery(
     else if (key === 'quality') {
       const n = Number(value);
       if (!Number.isInteger(n) || n < 1 || n > 100)
-        throw invalid('quality is an integer from 1 to 100', 'quality');
+        throw badRequest('quality is an integer from 1 to 100', 'quality');
       q.quality = n;
     } else if (key === 'window') {
       const parts = value.split(',');
       const [center, width] = numbers(parts.slice(0, 2).join(','), 'window');
       const fn = (parts[2] ?? 'linear').trim().toLowerCase();
       if (center === undefined || width === undefined || width < 1 || parts.length > 3)
-        throw invalid('window is center,width[,function] with a width of at least 1', 'window');
+        throw badRequest('window is center,width[,function] with a width of at least 1', 'window');
       if (fn !== 'linear')
         throw new FhirError(400, {
           code: 'not-supported',
@@ -107,7 +103,7 @@ function parseQuery(
       if (!(key === 'iccprofile' && value === 'no'))
         q.warnings.push(`${key} is not supported and was ignored`);
     } else if (key !== 'charset') {
-      throw invalid(`Unknown query parameter ${key}`, key);
+      throw badRequest(`Unknown query parameter ${key}`, key);
     }
   }
   return q;
@@ -142,7 +138,7 @@ async function loadPalette(
     const bytes = attr?.InlineBinary
       ? Buffer.from(attr.InlineBinary, 'base64')
       : range
-        ? await readRanges(deps, row.blob_key, [range])
+        ? await deps.blobs.readRanges(row.blob_key, [range])
         : undefined;
     if (!bytes) throw FhirError.of('processing', `Palette lookup table ${tag} is missing`);
     return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer;
@@ -155,9 +151,13 @@ async function loadPalette(
 }
 
 /** Frame `n` (from 1) decoded to native pixels; deflated files are inflated first. */
-async function decodedFrame(deps: DicomWebDeps, row: InstanceRow, n: number): Promise<DecodedFrame> {
-  const metadata = JSON.parse(row.metadata) as DicomJson;
-  const img = describeImage(metadata);
+async function decodedFrame(
+  deps: DicomWebDeps,
+  row: InstanceRow,
+  n: number,
+  metadata: DicomJson,
+  img: ImageDescription,
+): Promise<DecodedFrame> {
   let pixel = row.pixel ? (JSON.parse(row.pixel) as PixelInfo) : undefined;
   let ts = row.transfer_syntax;
   let file: Buffer | undefined;
@@ -180,9 +180,7 @@ async function decodedFrame(deps: DicomWebDeps, row: InstanceRow, n: number): Pr
     throw new FhirError(406, { code: 'not-supported', message: 'The instance has no image to render' });
   const ranges = pixel.frames[n - 1];
   if (!ranges) throw FhirError.of('not-found', `No frame ${n} in this instance`);
-  const bytes = file
-    ? Buffer.concat(ranges.map(([o, l]) => file.subarray(o, o + l)))
-    : await readRanges(deps, row.blob_key, ranges);
+  const bytes = file ? frameBytes(file, ranges) : await deps.blobs.readRanges(row.blob_key, ranges);
   return deps.codecs.decode(bytes, ts, img);
 }
 
@@ -195,7 +193,7 @@ async function renderOne(
 ): Promise<Buffer> {
   const metadata = JSON.parse(row.metadata) as DicomJson;
   const img = describeImage(metadata);
-  const frame = await decodedFrame(deps, row, n);
+  const frame = await decodedFrame(deps, row, n, metadata, img);
   const palette = frame.photometric === 'PALETTE COLOR' ? await loadPalette(deps, row, metadata) : undefined;
   const viewport = viewportFor(q, img.columns, img.rows, thumbnail);
   const rgba = renderFrame(frame, img, metadata, { ...q.render, ...(viewport && { viewport }) }, palette);

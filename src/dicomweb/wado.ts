@@ -111,17 +111,6 @@ export async function metadataHandler(req: DicomWebRequest, deps: DicomWebDeps):
   return { status: 200, contentType: 'application/dicom+json', body: `[${items.join(',')}]` };
 }
 
-/** Byte ranges of the stored file, read without loading the rest of it. */
-export async function readRanges(
-  deps: DicomWebDeps,
-  key: string,
-  ranges: [number, number][],
-): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for (const [offset, length] of ranges) chunks.push(await deps.blobs.readRange(key, offset, length));
-  return Buffer.concat(chunks);
-}
-
 function frameSyntax(accepts: AcceptEntry[], stored: string): string | undefined | null {
   const native = !isEncapsulated(stored);
   if (accepts.length === 0) return native ? EXPLICIT_VR_LE : undefined;
@@ -160,7 +149,7 @@ export async function framesHandler(req: DicomWebRequest, deps: DicomWebDeps): P
   const img = describeImage(JSON.parse(row.metadata) as DicomJson);
   const parts: OutPart[] = [];
   for (const n of list) {
-    let bytes = await readRanges(deps, row.blob_key, pixel.frames[n - 1] ?? []);
+    let bytes = await deps.blobs.readRanges(row.blob_key, pixel.frames[n - 1] ?? []);
     if (target === EXPLICIT_VR_LE) bytes = (await deps.codecs.decode(bytes, row.transfer_syntax, img)).pixels;
     const ts = target ?? row.transfer_syntax;
     const type = target ? 'application/octet-stream' : frameMediaType(ts);
@@ -188,7 +177,7 @@ export async function bulkdataHandler(req: DicomWebRequest, deps: DicomWebDeps):
     const parts: OutPart[] = pixel.frames.map((ranges) => ({
       contentType: `${pixel.encapsulated ? frameMediaType(row.transfer_syntax) : 'application/octet-stream'}; transfer-syntax=${row.transfer_syntax}`,
       headers: { 'Content-Location': url },
-      body: async () => Readable.from([await readRanges(deps, row.blob_key, ranges)]),
+      body: async () => Readable.from([await deps.blobs.readRanges(row.blob_key, ranges)]),
     }));
     return multipart(
       parts,
@@ -197,7 +186,7 @@ export async function bulkdataHandler(req: DicomWebRequest, deps: DicomWebDeps):
   }
   const range = (JSON.parse(row.bulk) as Record<string, [number, number] | undefined>)[path];
   if (!range) throw FhirError.of('not-found', `No bulk data at ${path}`);
-  const bytes = await readRanges(deps, row.blob_key, [range]);
+  const bytes = await deps.blobs.readRanges(row.blob_key, [range]);
   return multipart(
     [{ contentType: 'application/octet-stream', headers: { 'Content-Location': url }, body: bytes }],
     'application/octet-stream',

@@ -21,8 +21,11 @@ export interface BlobStore {
   put(data: Buffer | Readable, options?: { maxBytes?: number }): Promise<BlobInfo>;
   get(key: string): Promise<Readable>;
   readAll(key: string): Promise<Buffer>;
-  /** `length` bytes from `offset` (frames and bulk data are served without reading whole files). */
-  readRange(key: string, offset: number, length: number): Promise<Buffer>;
+  /**
+   * The bytes of these [offset, length] ranges, concatenated (a frame's fragments, a bulk data
+   * element), read without loading the rest of the file.
+   */
+  readRanges(key: string, ranges: readonly (readonly [number, number])[]): Promise<Buffer>;
   exists(key: string): Promise<boolean>;
   delete(key: string): Promise<void>;
 }
@@ -85,12 +88,16 @@ export class FileBlobStore implements BlobStore {
     return fs.readFile(this.pathOf(key));
   }
 
-  async readRange(key: string, offset: number, length: number): Promise<Buffer> {
+  async readRanges(key: string, ranges: readonly (readonly [number, number])[]): Promise<Buffer> {
     const handle = await fs.open(this.pathOf(key), 'r');
     try {
-      const buf = Buffer.alloc(length);
-      const { bytesRead } = await handle.read(buf, 0, length, offset);
-      return buf.subarray(0, bytesRead);
+      const chunks: Buffer[] = [];
+      for (const [offset, length] of ranges) {
+        const buf = Buffer.alloc(length);
+        const { bytesRead } = await handle.read(buf, 0, length, offset);
+        chunks.push(buf.subarray(0, bytesRead));
+      }
+      return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
     } finally {
       await handle.close();
     }

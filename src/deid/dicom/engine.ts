@@ -1,15 +1,11 @@
 import type { DcmjsDataset, DcmjsElement } from 'dcmjs';
 import dcmjs from 'dcmjs';
+import type { ChangeLogEntry } from '../change-log';
+import { ChangeLog } from '../change-log';
+import { addDays } from '../dates';
 import type { Pseudonymizer } from '../pseudonym';
 import type { TextDeidentifier } from '../text/engine';
 import type { ConfidentialityTable, DicomDeidProfile } from './profile';
-
-/** One line of the change log: what was done to which attribute, how often (never a value). */
-export interface ChangeLogEntry {
-  attribute: string;
-  action: string;
-  count: number;
-}
 
 export type DicomDeidResult =
   | { status: 'done'; file: Buffer; sopUid: string; changes: ChangeLogEntry[] }
@@ -80,12 +76,9 @@ export function deidentifyDicom(
 
   const patientKey = str(ds['00100020']) ?? str(ds['0020000D']) ?? '';
   const shift = deps.pseudonyms.dateShiftDays(patientKey);
-  const log = new Map<string, ChangeLogEntry>();
+  const log = new ChangeLog();
   const note = (tag: string, name: string, action: string): void => {
-    const key = `${tag} ${action}`;
-    const e = log.get(key) ?? { attribute: `(${tag.slice(0, 4)},${tag.slice(4)}) ${name}`, action, count: 0 };
-    e.count++;
-    log.set(key, e);
+    log.note(`(${tag.slice(0, 4)},${tag.slice(4)}) ${name}`, action);
   };
   let shifted = false;
 
@@ -167,7 +160,7 @@ export function deidentifyDicom(
     status: 'done',
     file: Buffer.from(dict.write({ allowInvalidVRLength: true })),
     sopUid,
-    changes: [...log.values()],
+    changes: log.entries(),
   };
 }
 
@@ -201,9 +194,6 @@ function dummy(vr: string | undefined): unknown[] {
 /** Moves a DA or DT value by whole days, keeping any time part. */
 function shiftDate(value: string, days: number): string {
   const m = /^(\d{4})(\d{2})(\d{2})(.*)$/.exec(value);
-  if (!m) return '';
-  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
-  if (Number.isNaN(d.getTime())) return '';
-  d.setUTCDate(d.getUTCDate() + days);
-  return `${d.toISOString().slice(0, 10).replace(/-/g, '')}${m[4] ?? ''}`;
+  const d = m && addDays(Number(m[1]), Number(m[2]), Number(m[3]), days);
+  return d ? `${d.toISOString().slice(0, 10).replace(/-/g, '')}${m[4] ?? ''}` : '';
 }

@@ -1,6 +1,7 @@
 import { crawlTypedValue, toTypedValue } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
-import type { ChangeLogEntry } from '../dicom/engine';
+import { ChangeLog } from '../change-log';
+import { addDays } from '../dates';
 import type { Pseudonymizer } from '../pseudonym';
 import type { TextDeidentifier } from '../text/engine';
 
@@ -17,7 +18,7 @@ export type FhirMethod =
 /** A rule picks elements by FHIR type or by path (a regular expression over the element path). */
 export interface FhirRule {
   type?: readonly string[];
-  path?: string;
+  path?: RegExp;
   method: FhirMethod;
 }
 
@@ -32,7 +33,7 @@ export interface FhirDeidProfile {
 const DATE_TYPES = ['date', 'dateTime', 'instant'] as const;
 /** Free-text elements, run through the text engine rather than removed. */
 const FREE_TEXT =
-  '\\.(text|valueString|description|comment|conclusion|summary|note|reason|patientInstruction)$';
+  /\.(text|valueString|description|comment|conclusion|summary|note|reason|patientInstruction)$/;
 
 const SAFE_HARBOR: FhirRule[] = [
   { type: ['Meta'], method: 'remove' },
@@ -92,23 +93,20 @@ export function deidentifyResource(
   input: Resource,
   profile: FhirDeidProfile,
   deps: FhirDeidDeps,
-  log: Map<string, ChangeLogEntry> = new Map(),
+  log: ChangeLog = new ChangeLog(),
 ): Resource {
   const resource = structuredClone(input);
   const shift = deps.pseudonyms.dateShiftDays(patientKey(input));
   const edits: (() => void)[] = [];
   const note = (path: string, method: string): void => {
-    const key = `${path} ${method}`;
-    const e = log.get(key) ?? { attribute: path, action: method, count: 0 };
-    e.count++;
-    log.set(key, e);
+    log.note(path, method);
   };
   crawlTypedValue(toTypedValue(resource), {
     visitProperty: (parent, key, path, propertyValues) => {
       for (const v of propertyValues.flat()) {
         if (v.value === undefined) continue;
         const rule = profile.rules.find(
-          (r) => (!r.type || r.type.includes(v.type)) && (!r.path || new RegExp(r.path).test(path)),
+          (r) => (!r.type || r.type.includes(v.type)) && (!r.path || r.path.test(path)),
         );
         if (!rule || rule.method === 'keep') continue;
         const holder = parent.value as Record<string, unknown>;
@@ -212,7 +210,6 @@ function shiftFhirDate(value: string, days: number): string {
   const m = /^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?(.*)$/.exec(value);
   if (!m) return value;
   if (!m[3]) return value.slice(0, 4); // a year or a month cannot move by days: keep the year
-  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
-  d.setUTCDate(d.getUTCDate() + days);
-  return `${d.toISOString().slice(0, 10)}${m[4] ?? ''}`;
+  const d = addDays(Number(m[1]), Number(m[2]), Number(m[3]), days);
+  return d ? `${d.toISOString().slice(0, 10)}${m[4] ?? ''}` : value.slice(0, 4);
 }

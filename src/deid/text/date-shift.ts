@@ -1,4 +1,7 @@
-const MONTHS = [
+import { addDays } from '../dates';
+
+/** Month names, lower case, January first. */
+export const MONTHS = [
   'january',
   'february',
   'march',
@@ -19,12 +22,7 @@ const MONTHS = [
  * caller then replaces the date with a tag instead.
  */
 export function shiftWrittenDate(surface: string, days: number): string | undefined {
-  const shift = (y: number, m: number, d: number): Date | undefined => {
-    const date = new Date(Date.UTC(y, m - 1, d));
-    if (date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) return undefined;
-    date.setUTCDate(date.getUTCDate() + days);
-    return date;
-  };
+  const shift = (y: number, m: number, d: number): Date | undefined => addDays(y, m, d, days);
   const pad = (n: number): string => String(n).padStart(2, '0');
   let m = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(surface);
   if (m) {

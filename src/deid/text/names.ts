@@ -21,6 +21,18 @@ const SUBJECT_VERBS =
 const SPOKEN_CUE =
   /\b(doctor|dr|mister|mr|missus|mrs|miss|ms|nurse|professor|patient|note for|son|daughter|husband|wife|mother|father|brother|sister|friend|neighbor|name is|this is|spoke with|called)[ \t]+(?=([a-z][a-z'-]+)(?:[ \t]+([a-z][a-z'-]+))?)/g;
 
+/** Patterns compiled once; matchAll works on a copy, so sharing them is safe. */
+const TITLE_RE = new RegExp(`\\b(?:${TITLES})\\.?[ \\t]+(${CAP_NAME})`, 'g');
+const CREDENTIAL_RE = new RegExp(`(${CAP_NAME}),?[ \\t]+(?:${CREDENTIALS})\\b`, 'g');
+const INVERTED_RE = new RegExp(`\\b(${CAP},[ \\t]+${CAP})(?=[ \\t]*(?:\\(|MRN|DOB|,|\\n|$))`, 'g');
+const TWO_WORDS_RE = new RegExp(`\\b(${CAP})([ \\t]+[A-Z]\\.)?[ \\t]+(${CAP})\\b`, 'g');
+const SUBJECT_RE = new RegExp(`\\b(${CAP})[ \\t]+(?:${SUBJECT_VERBS})\\b`, 'g');
+const LEADING_TITLE = new RegExp(`^(?:${TITLES})\\.?[ \\t]+`);
+const PLACE_CUE_RE = new RegExp(
+  `\\b(?:lives?|living|resides?|residing|moved|relocated|visiting|grew up)[ \\t]+(?:in|near|to|from|at)[ \\t]+(${CAP}(?:[ \\t]+${CAP}){0,2})`,
+  'g',
+);
+
 /** Lower-case words that follow a cue but are not names (dictated text has no capitals to go by). */
 const COMMON = new Set(
   'the a an is was who will would and or to for of on in at by with from that this his her their he she it about as be been has had have not no dictating said says reports states seen today here there also please can could may might should again back home who'.split(
@@ -37,6 +49,17 @@ const STOP = new Set(
 
 const CARE_PROVIDER =
   /\b(?:Hospital|Clinic|Center|Centre|Medical|Health|Healthcare|Institute|University|College|Associates|Group|Pharmacy|Laborator(?:y|ies)|Practice|Care|Nursing|Rehab(?:ilitation)?|Hospice|Infirmary|Sanatorium|Surgery|Surgical|Imaging|Radiology|Cardiology|Oncology|Pediatrics|Family)\b/;
+
+/**
+ * A candidate name without trailing words that are plainly not names ("Smith Reports"), or
+ * undefined when what is left is itself such a word.
+ */
+function withoutStopWords(value: string): string | undefined {
+  const words = value.split(/[ \t]+/);
+  while (words.length > 1 && STOP.has(words[words.length - 1] ?? '')) words.pop();
+  const kept = words.join(' ');
+  return STOP.has(kept.replace(/,$/, '')) ? undefined : kept;
+}
 
 function span(text: string, start: number, value: string, source: string): Finding {
   return { type: 'NAME', start, end: start + value.length, source };
@@ -61,35 +84,29 @@ export class NameDetector implements Detector {
       for (const m of text.matchAll(re)) {
         const value = m[group];
         if (!value || m.index === undefined) continue;
-        const start = m.index + m[0].indexOf(value);
-        // Trim trailing words that are plainly not names ("Smith Reports").
-        const words = value.split(/\s+/);
-        while (words.length > 1 && STOP.has(words[words.length - 1] ?? '')) words.pop();
-        const kept = words.join(' ');
-        if (!STOP.has(kept)) out.push(span(text, start, kept, source));
+        const kept = withoutStopWords(value);
+        if (kept) out.push(span(text, m.index + m[0].indexOf(value), kept, source));
       }
     };
-    add(new RegExp(`\\b(?:${TITLES})\\.?[ \\t]+(${CAP_NAME})`, 'g'), 1, 'names:title');
+    add(TITLE_RE, 1, 'names:title');
     for (const m of text.matchAll(LABEL_RE)) {
       const at = (m.index ?? 0) + m[0].length;
       const name = (m[1] ? AFTER_COLON : AFTER_WORD).exec(text.slice(at, at + 80))?.[0];
       if (!name) continue;
-      const words = name.split(/[ \t]+/);
-      while (words.length > 1 && STOP.has(words[words.length - 1] ?? '')) words.pop();
-      const kept = words.join(' ');
-      if (!STOP.has(kept.replace(/,$/, ''))) out.push(span(text, at, kept, 'names:label'));
+      const kept = withoutStopWords(name);
+      if (kept) out.push(span(text, at, kept, 'names:label'));
     }
-    add(new RegExp(`(${CAP_NAME}),?[ \\t]+(?:${CREDENTIALS})\\b`, 'g'), 1, 'names:credential');
-    add(new RegExp(`\\b(${CAP},[ \\t]+${CAP})(?=[ \\t]*(?:\\(|MRN|DOB|,|\\n|$))`, 'g'), 1, 'names:inverted');
+    add(CREDENTIAL_RE, 1, 'names:credential');
+    add(INVERTED_RE, 1, 'names:inverted');
     // Dictionary first name followed by a capitalised word (or an initial and one).
-    for (const m of text.matchAll(new RegExp(`\\b(${CAP})([ \\t]+[A-Z]\\.)?[ \\t]+(${CAP})\\b`, 'g'))) {
+    for (const m of text.matchAll(TWO_WORDS_RE)) {
       const [whole, first, , last] = m;
       if (m.index === undefined || !first || !last) continue;
       if (this.firstNames.has(first.toLowerCase()) && !STOP.has(first) && !STOP.has(last))
         out.push(span(text, m.index, whole, 'names:dictionary'));
     }
     // A first name as the subject of a clinical verb ("S: Fleta reports feeling better").
-    for (const m of text.matchAll(new RegExp(`\\b(${CAP})[ \\t]+(?:${SUBJECT_VERBS})\\b`, 'g'))) {
+    for (const m of text.matchAll(SUBJECT_RE)) {
       const name = m[1];
       if (m.index === undefined || !name || STOP.has(name)) continue;
       // Known first names anywhere; any capitalised word as the subject of a SOAP "S:" line.
@@ -110,12 +127,7 @@ export class NameDetector implements Detector {
       out.push(span(text, start, full, 'names:spoken'));
     }
     // A place after "lives near", "moved from" and the like.
-    for (const m of text.matchAll(
-      new RegExp(
-        `\\b(?:lives?|living|resides?|residing|moved|relocated|visiting|grew up)[ \\t]+(?:in|near|to|from|at)[ \\t]+(${CAP}(?:[ \\t]+${CAP}){0,2})`,
-        'g',
-      ),
-    )) {
+    for (const m of text.matchAll(PLACE_CUE_RE)) {
       const place = m[1];
       if (m.index !== undefined && place && !STOP.has(place))
         out.push({
@@ -137,8 +149,7 @@ export class NameDetector implements Detector {
         offset: { start: number; length: number };
       }[]) {
         // Titles are not identifying and keep the text readable: "Dr. [NAME-1]".
-        const title =
-          type === 'NAME' ? (new RegExp(`^(?:${TITLES})\\.?[ \\t]+`).exec(hit.text)?.[0] ?? '') : '';
+        const title = type === 'NAME' ? (LEADING_TITLE.exec(hit.text)?.[0] ?? '') : '';
         const value = hit.text.slice(title.length).replace(/[.,;:]+$/, '');
         // A state abbreviation alone is not identifying (Safe Harbor keeps states).
         if (value.length < 3 || !/[A-Z]/.test(value)) continue;

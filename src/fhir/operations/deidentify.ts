@@ -1,7 +1,7 @@
 import type { Bundle, Parameters, Resource } from '@medplum/fhirtypes';
 import { recordDeidentification } from '../../audit';
-import type { ChangeLogEntry, FhirDeidProfile } from '../../deid';
-import { deidentifyResource, FHIR_PROFILES } from '../../deid';
+import type { FhirDeidProfile } from '../../deid';
+import { ChangeLog, deidentifyResource, FHIR_PROFILES } from '../../deid';
 import { badRequest, FhirError } from '../../shared';
 import { findReferrers } from '../../storage';
 import type { FhirDeps, FhirRequest, FhirResponse } from '../types';
@@ -42,7 +42,7 @@ export async function deidentifyOperation(req: FhirRequest, deps: FhirDeps): Pro
     });
   const profile = profileOf(req);
   const engine = { pseudonyms, text: deps.deid };
-  const log = new Map<string, ChangeLogEntry>();
+  const log = new ChangeLog();
   const { type, id } = req.params ?? {};
   let sources: Resource[];
   let bundleType: Bundle['type'] | undefined;
@@ -80,7 +80,7 @@ export async function deidentifyOperation(req: FhirRequest, deps: FhirDeps): Pro
     profile: `${profile.name} ${profile.version}`,
     targets: [],
     sources: type && id ? sources.map((r) => ({ reference: `${r.resourceType}/${r.id ?? ''}` })) : [],
-    changeLog: [...log.values()],
+    changeLog: log.entries(),
   });
   if (!bundleType) return { status: 200, body: outputs[0] as Resource };
   const bundle: Bundle = {
