@@ -12,7 +12,7 @@ import {
   editFile,
   multipartBody,
   newUid,
-  parseMultipartResponse,
+  retrieveAsStored,
   PYDICOM,
   STOW_TYPE,
   uidsOf,
@@ -98,15 +98,8 @@ async function stowAndDeidentify(
   });
   const body = (await res.json()) as Record<string, unknown>;
   let outputs: Buffer[] = [];
-  if (typeof body.study === 'string') {
-    const r = await fetch(`${server.url}/dicom-web/studies/${body.study}`, {
-      headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' },
-    });
-    outputs = parseMultipartResponse(
-      Buffer.from(await r.arrayBuffer()),
-      r.headers.get('content-type') ?? '',
-    ).map((p) => p.body);
-  }
+  if (typeof body.study === 'string')
+    outputs = await retrieveAsStored(`${server.url}/dicom-web/studies/${body.study}`);
   return { status: res.status, body, outputs };
 }
 

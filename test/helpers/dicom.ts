@@ -101,6 +101,18 @@ export function parseMultipartResponse(
   return parts;
 }
 
+/** WADO-RS retrieval of a study, series or instance as stored: the instances' bytes, in order. */
+export async function retrieveAsStored(url: string): Promise<Buffer[]> {
+  const res = await fetch(url, {
+    headers: { Accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' },
+  });
+  if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);
+  return parseMultipartResponse(
+    Buffer.from(await res.arrayBuffer()),
+    res.headers.get('content-type') ?? '',
+  ).map((p) => p.body);
+}
+
 /**
  * The dicomweb-client calls the tests use. Its bundled typings are generated from JSDoc and mark
  * optional options as required, so the client is used through this narrower interface.
