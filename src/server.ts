@@ -3,8 +3,14 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Config } from './config';
 import type { FhirDeps } from './fhir';
-import { createFhirDispatcher, createIntegrityHook, ProfileRegistry, Validator } from './fhir';
-import { ConfidentialityTable, createTextDeidentifier, Pseudonymizer } from './deid';
+import {
+  createFhirDispatcher,
+  createIntegrityHook,
+  createLibraryLoader,
+  ProfileRegistry,
+  Validator,
+} from './fhir';
+import { ConfidentialityTable, createTextDeidentifier, DeidProfiles, Pseudonymizer } from './deid';
 import { createDicomWebDeps } from './dicomweb';
 import { createApp, createMetrics } from './http';
 import type { InFlight } from './http';
@@ -75,6 +81,7 @@ export async function startServer(
     fhirBase,
   });
   const textDeid = createTextDeidentifier();
+  const deidProfiles = new DeidProfiles(createLibraryLoader(repo, registry, clock, fhirBase));
   const pseudonyms = config.deidKey && new Pseudonymizer(config.deidKey);
   const fhir: FhirDeps = {
     repo,
@@ -88,6 +95,7 @@ export async function startServer(
     fhirBase,
     resourceTypes: new Set(storableResourceTypes()),
     deid: textDeid,
+    deidProfiles,
     ...(pseudonyms && { pseudonyms }),
   };
   const dicomweb = createDicomWebDeps({
@@ -103,6 +111,7 @@ export async function startServer(
         table: new ConfidentialityTable(),
         pseudonyms: new Pseudonymizer(config.deidKey),
         text: textDeid,
+        profiles: deidProfiles,
       },
     }),
     config: {

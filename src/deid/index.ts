@@ -8,19 +8,18 @@ export type { Detector, Finding, PhiType } from './text/types';
 export { PatternDetector } from './text/patterns';
 export { Pseudonymizer } from './pseudonym';
 export type { DeidKey } from './pseudonym';
-export { ConfidentialityTable, DICOM_PROFILES } from './dicom/profile';
-export type { DicomDeidProfile } from './dicom/profile';
+export { ConfidentialityTable } from './dicom/profile';
+export { DeidProfiles } from './profile/registry';
+export type { LibraryLoader } from './profile/registry';
+export { parseDeidProfile, ProfileError } from './profile/profile';
+export type { DeidProfile } from './profile/profile';
 export { deidentifyDicom } from './dicom/engine';
 export type { DicomDeidDeps, DicomDeidResult } from './dicom/engine';
 export { ChangeLog } from './change-log';
 export type { ChangeLogEntry } from './change-log';
 
-/** Profiles the text engine knows; FHIR and DICOM rules come with their own engines. */
-export const TEXT_PROFILES = ['basic'] as const;
-
 /** The default text engine: rules with checksums and context, name dictionaries, compromise. */
 export function createTextDeidentifier(): TextDeidentifier {
   return new TextDeidentifier([new PatternDetector(), new NameDetector()]);
 }
-export { deidentifyResource, FHIR_PROFILES } from './fhir/engine';
-export type { FhirDeidProfile, FhirRule } from './fhir/engine';
+export { deidentifyResource } from './fhir/engine';

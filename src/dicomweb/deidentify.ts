@@ -1,5 +1,5 @@
-import type { DicomDeidProfile } from '../deid';
-import { ChangeLog, DICOM_PROFILES, deidentifyDicom } from '../deid';
+import type { DeidProfile, DeidProfiles } from '../deid';
+import { ChangeLog, deidentifyDicom } from '../deid';
 import { recordDeidentification } from '../audit';
 import { badRequest, FhirError } from '../shared';
 
@@ -12,19 +12,14 @@ import { studyUrl } from './urls';
 import { selectInstances } from './wado';
 
 /** The profile named in an optional JSON body ({"profile": ...}); basic without one. */
-async function readProfile(req: DicomWebRequest): Promise<DicomDeidProfile> {
+async function readProfile(req: DicomWebRequest, profiles: DeidProfiles): Promise<DeidProfile> {
   const bytes = await readSmallBody(req.body, 64 * 1024);
-  if (bytes.toString('utf8').trim() === '') return DICOM_PROFILES.basic as DicomDeidProfile;
+  if (bytes.toString('utf8').trim() === '') return profiles.resolve(req.access, undefined, 'profile');
   if (mediaTypeParams(req.headers.contentType ?? '').type !== 'application/json')
     throw new FhirError(415, { code: 'not-supported', message: 'The request body is application/json' });
-  const name = (parseJsonBody(bytes) as { profile?: unknown } | null)?.profile ?? 'basic';
-  const profile = typeof name === 'string' ? DICOM_PROFILES[name] : undefined;
-  if (!profile)
-    throw badRequest(
-      `Unknown de-identification profile; known: ${Object.keys(DICOM_PROFILES).join(', ')}`,
-      'profile',
-    );
-  return profile;
+  const name = (parseJsonBody(bytes) as { profile?: unknown } | null)?.profile;
+  if (name !== undefined && typeof name !== 'string') throw badRequest('profile must be a string', 'profile');
+  return profiles.resolve(req.access, name, 'profile');
 }
 
 /**
@@ -33,13 +28,13 @@ async function readProfile(req: DicomWebRequest): Promise<DicomDeidProfile> {
  * Instances that may show identity in their pixels are quarantined and listed, not copied.
  */
 export async function deidentifyHandler(req: DicomWebRequest, deps: DicomWebDeps): Promise<DicomWebResponse> {
-  const profile = await readProfile(req);
   const deid = deps.deid;
   if (!deid)
     throw new FhirError(503, {
       code: 'exception',
       message: 'De-identification needs DEID_KEY to be configured',
     });
+  const profile = await readProfile(req, deid.profiles);
   const rows = await selectInstances({ ...req, segments: req.segments.slice(0, 2) }, deps);
   const files: Buffer[] = [];
   const quarantined: { instance: number; reason: string }[] = [];

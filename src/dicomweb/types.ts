@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { SearchParamRegistry } from '../search';
-import type { DicomDeidDeps } from '../deid';
+import type { DeidProfiles, DicomDeidDeps } from '../deid';
 import type { AccessContext, Clock, Logger } from '../shared';
 import type { BlobStore, Repository } from '../storage';
 import type { FrameCodecs } from './codecs';
@@ -87,7 +87,7 @@ export interface DicomWebDeps {
   /** `${baseUrl}/dicom-web` */
   base: string;
   /** Table, pseudonyms and text engine for $deidentify; absent when no DEID_KEY is configured. */
-  deid?: DicomDeidDeps;
+  deid?: DicomDeidDeps & { profiles: DeidProfiles };
   commits: StudyCommits;
   codecs: FrameCodecs;
   imports: ImportJobsApi;

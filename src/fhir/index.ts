@@ -5,3 +5,4 @@ export { createIntegrityHook } from './integrity';
 export { Validator, ProfileRegistry } from './validation';
 export { buildCapabilityStatement } from './interactions/capabilities';
 export type { FhirRequest, FhirResponse, FhirDeps, FhirHandler, FhirMethod } from './types';
+export { createLibraryLoader } from './library-loader';

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Config } from '../config';
-import type { Pseudonymizer, TextDeidentifier } from '../deid';
+import type { DeidProfiles, Pseudonymizer, TextDeidentifier } from '../deid';
 import type { SearchParamRegistry } from '../search';
 import type { AccessContext, Clock } from '../shared';
 import type { Repository } from '../storage';
@@ -52,6 +52,8 @@ export interface FhirDeps {
   resourceTypes: ReadonlySet<string>;
   /** The free-text de-identification engine ($deidentify-text). */
   deid: TextDeidentifier;
+  /** Shipped and stored (Library) de-identification profiles. */
+  deidProfiles: DeidProfiles;
   /** Keyed pseudonyms for $deidentify; absent without DEID_KEY. */
   pseudonyms?: Pseudonymizer;
 }

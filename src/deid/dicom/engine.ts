@@ -5,7 +5,8 @@ import { ChangeLog } from '../change-log';
 import { addDays } from '../dates';
 import type { Pseudonymizer } from '../pseudonym';
 import type { TextDeidentifier } from '../text/engine';
-import type { ConfidentialityTable, DicomDeidProfile } from './profile';
+import type { DeidProfile } from '../profile/profile';
+import type { ConfidentialityTable } from './profile';
 
 export type DicomDeidResult =
   | { status: 'done'; file: Buffer; sopUid: string; changes: ChangeLogEntry[] }
@@ -63,11 +64,7 @@ function burnedInRisk(ds: DcmjsDataset): string | undefined {
  * private groups go, sequences are walked to the bottom, and the result says how it was made.
  * Instances whose pixels may show names are quarantined rather than released.
  */
-export function deidentifyDicom(
-  file: Buffer,
-  profile: DicomDeidProfile,
-  deps: DicomDeidDeps,
-): DicomDeidResult {
+export function deidentifyDicom(file: Buffer, profile: DeidProfile, deps: DicomDeidDeps): DicomDeidResult {
   const ab = file.buffer.slice(file.byteOffset, file.byteOffset + file.length) as ArrayBuffer;
   const dict = dcmjs.data.DicomMessage.readFile(ab, { ignoreErrors: true });
   const ds = dict.dict;
@@ -111,7 +108,7 @@ export function deidentifyDicom(
         if (el.vr === 'SQ') for (const item of el.Value ?? []) walk(item as DcmjsDataset);
         continue;
       }
-      const action = resolve(deps.table.action(rule, profile));
+      const action = resolve(deps.table.action(rule, profile.dicom.options));
       if (action !== 'K') note(tag, rule.name, action);
       switch (action) {
         case 'X':
@@ -146,7 +143,7 @@ export function deidentifyDicom(
   };
   ds['00120064'] = {
     vr: 'SQ',
-    Value: profile.codes.map(([code, meaning]) => ({
+    Value: profile.dicom.codes.map(([code, meaning]) => ({
       '00080100': { vr: 'SH', Value: [code] },
       '00080102': { vr: 'SH', Value: ['DCM'] },
       '00080104': { vr: 'LO', Value: [meaning] },

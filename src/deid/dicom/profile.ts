@@ -2,44 +2,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 /** Option columns of PS3.15 table E.1-1 this server can apply. */
-export type OptionColumn =
-  | 'rtnLongModifDatesOpt'
-  | 'rtnLongFullDatesOpt'
-  | 'cleanDescOpt'
-  | 'rtnPatCharsOpt'
-  | 'rtnDevIdOpt'
-  | 'rtnInstIdOpt';
-
-export interface DicomDeidProfile {
-  name: string;
-  version: string;
-  options: readonly OptionColumn[];
-  /** CID 7050 codes for DeidentificationMethodCodeSequence, Basic Profile first. */
-  codes: readonly [code: string, meaning: string][];
-}
-
-const BASIC: [string, string] = ['113100', 'Basic Application Confidentiality Profile'];
-
-/** The shipped profiles; their version goes into every output's DeidentificationMethod. */
-export const DICOM_PROFILES: Readonly<Record<string, DicomDeidProfile>> = {
-  basic: { name: 'basic', version: '1', options: [], codes: [BASIC] },
-  'research-longitudinal': {
-    name: 'research-longitudinal',
-    version: '1',
-    options: ['rtnLongModifDatesOpt', 'rtnPatCharsOpt'],
-    codes: [
-      BASIC,
-      ['113107', 'Retain Longitudinal Temporal Information Modified Dates Option'],
-      ['113108', 'Retain Patient Characteristics Option'],
-    ],
-  },
-  'keep-descriptions': {
-    name: 'keep-descriptions',
-    version: '1',
-    options: ['cleanDescOpt'],
-    codes: [BASIC, ['113105', 'Clean Descriptors Option']],
-  },
-};
+export const OPTION_COLUMNS = [
+  'rtnLongModifDatesOpt',
+  'rtnLongFullDatesOpt',
+  'cleanDescOpt',
+  'rtnPatCharsOpt',
+  'rtnDevIdOpt',
+  'rtnInstIdOpt',
+] as const;
+export type OptionColumn = (typeof OPTION_COLUMNS)[number];
 
 interface TableRow {
   name: string;
@@ -78,15 +49,7 @@ export class ConfidentialityTable {
     const rows = JSON.parse(fs.readFileSync(file, 'utf8')) as TableRow[];
     for (const row of rows) {
       const options: AttributeRule['options'] = {};
-      for (const col of [
-        'rtnLongModifDatesOpt',
-        'rtnLongFullDatesOpt',
-        'cleanDescOpt',
-        'rtnPatCharsOpt',
-        'rtnDevIdOpt',
-        'rtnInstIdOpt',
-      ] as const)
-        if (row[col]) options[col] = row[col];
+      for (const col of OPTION_COLUMNS) if (row[col]) options[col] = row[col];
       const rule: AttributeRule = { name: row.name, basic: row.basicProfile, options };
       const id = row.id.toUpperCase();
       if (/^[0-9A-F]{8}$/.test(id)) this.exact.set(id, rule);
@@ -101,8 +64,8 @@ export class ConfidentialityTable {
   }
 
   /** The action for a profile: an enabled option's action wins over the Basic Profile's. */
-  action(rule: AttributeRule, profile: DicomDeidProfile): string {
-    for (const opt of profile.options) {
+  action(rule: AttributeRule, options: readonly OptionColumn[]): string {
+    for (const opt of options) {
       const a = rule.options[opt];
       if (a) return a;
     }

@@ -3,75 +3,8 @@ import type { Resource } from '@medplum/fhirtypes';
 import { ChangeLog } from '../change-log';
 import { addDays } from '../dates';
 import type { Pseudonymizer } from '../pseudonym';
+import type { DeidProfile, FhirMethod } from '../profile/profile';
 import type { TextDeidentifier } from '../text/engine';
-
-export type FhirMethod =
-  | 'remove'
-  | 'pseudonymize'
-  | 'pseudonymizeReference'
-  | 'generalizeAddress'
-  | 'generalizeDate'
-  | 'dateShift'
-  | 'cleanText'
-  | 'keep';
-
-/** A rule picks elements by FHIR type or by path (a regular expression over the element path). */
-export interface FhirRule {
-  type?: readonly string[];
-  path?: RegExp;
-  method: FhirMethod;
-}
-
-export interface FhirDeidProfile {
-  name: string;
-  version: string;
-  rules: readonly FhirRule[];
-  /** Dates inside free text are shifted like the structured ones (otherwise they become tags). */
-  shiftTextDates?: boolean;
-}
-
-const DATE_TYPES = ['date', 'dateTime', 'instant'] as const;
-/** Free-text elements, run through the text engine rather than removed. */
-const FREE_TEXT =
-  /\.(text|valueString|description|comment|conclusion|summary|note|reason|patientInstruction)$/;
-
-const SAFE_HARBOR: FhirRule[] = [
-  { type: ['Meta'], method: 'remove' },
-  { type: ['Narrative'], method: 'remove' },
-  { type: ['HumanName', 'ContactPoint', 'Attachment'], method: 'remove' },
-  { type: ['Address'], method: 'generalizeAddress' },
-  { type: ['Identifier'], method: 'pseudonymize' },
-  { type: ['Reference'], method: 'pseudonymizeReference' },
-  { type: ['string', 'markdown'], path: FREE_TEXT, method: 'cleanText' },
-];
-
-/**
- * Shipped FHIR profiles, named like the DICOM and text ones. Rules are data, first match wins;
- * resource ids are always pseudonymised, so references stay consistent across a Bundle or a
- * patient's compartment.
- */
-export const FHIR_PROFILES: Readonly<Record<string, FhirDeidProfile>> = {
-  basic: {
-    name: 'basic',
-    version: '1',
-    rules: [...SAFE_HARBOR, { type: DATE_TYPES, method: 'generalizeDate' }],
-  },
-  'research-longitudinal': {
-    name: 'research-longitudinal',
-    version: '1',
-    rules: [...SAFE_HARBOR, { type: DATE_TYPES, method: 'dateShift' }],
-    shiftTextDates: true,
-  },
-  'keep-descriptions': {
-    name: 'keep-descriptions',
-    version: '1',
-    rules: [
-      ...SAFE_HARBOR.filter((r) => !r.type?.includes('Narrative')),
-      { type: ['Narrative'], method: 'cleanText' },
-      { type: DATE_TYPES, method: 'generalizeDate' },
-    ],
-  },
-};
 
 export interface FhirDeidDeps {
   pseudonyms: Pseudonymizer;
@@ -91,7 +24,7 @@ function patientKey(r: Resource): string {
  */
 export function deidentifyResource(
   input: Resource,
-  profile: FhirDeidProfile,
+  profile: DeidProfile,
   deps: FhirDeidDeps,
   log: ChangeLog = new ChangeLog(),
 ): Resource {
@@ -105,18 +38,18 @@ export function deidentifyResource(
     visitProperty: (parent, key, path, propertyValues) => {
       for (const v of propertyValues.flat()) {
         if (v.value === undefined) continue;
-        const rule = profile.rules.find(
-          (r) => (!r.type || r.type.includes(v.type)) && (!r.path || r.path.test(path)),
-        );
+        // Choice elements are selected by their FHIRPath name (Observation.value), not value[x].
+        const at = path.replace('[x]', '');
+        const rule = profile.fhir.rules.find((r) => r.matches(at, v.type));
         if (!rule || rule.method === 'keep') continue;
         const holder = parent.value as Record<string, unknown>;
         const prop = key.endsWith('[x]')
           ? key.replace('[x]', v.type.charAt(0).toUpperCase() + v.type.slice(1))
           : key;
-        note(path.replace(/\[\d+\]/g, ''), rule.method);
+        note(at, rule.method);
         const value: unknown = v.value;
         edits.push(() => {
-          apply(rule.method, holder, prop, value, shift, deps, profile.shiftTextDates === true);
+          apply(rule.method, v.type, holder, prop, value, shift, deps, profile.fhir.shiftTextDates);
         });
       }
     },
@@ -134,6 +67,7 @@ function pseudoId(type: string, id: string | undefined, p: Pseudonymizer): strin
 
 function apply(
   method: FhirMethod,
+  type: string,
   holder: Record<string, unknown>,
   prop: string,
   value: unknown,
@@ -144,10 +78,14 @@ function apply(
   const clean = (text: string): string =>
     deps.text.deidentify(text, shiftTextDates ? { dateShiftDays: shift } : {}).text;
   const current = holder[prop];
+  // A method with nothing to keep of a value (undefined) drops it, as remove would.
   const each = (f: (v: unknown) => unknown): void => {
-    holder[prop] = Array.isArray(current)
-      ? (current as unknown[]).map((x) => (x === value ? f(x) : x))
+    const next = Array.isArray(current)
+      ? (current as unknown[]).map((x) => (x === value ? f(x) : x)).filter((x) => x !== undefined)
       : f(current);
+    if (next === undefined || (Array.isArray(next) && next.length === 0))
+      Reflect.deleteProperty(holder, prop);
+    else holder[prop] = next;
   };
   switch (method) {
     case 'remove':
@@ -157,38 +95,11 @@ function apply(
         else Reflect.deleteProperty(holder, prop);
       } else Reflect.deleteProperty(holder, prop);
       return;
-    case 'pseudonymize':
-      each((v) => {
-        const id = v as { system?: string; value?: string };
-        return {
-          ...(id.system && { system: id.system }),
-          ...(id.value && { value: deps.pseudonyms.token(id.system ?? 'id', id.value) }),
-        };
-      });
+    case 'cryptoHash':
+      each((v) => cryptoHash(type, v, deps.pseudonyms));
       return;
-    case 'pseudonymizeReference':
-      each((v) => {
-        const ref = v as { reference?: string; type?: string };
-        const m = /^(?:.*\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9.-]{1,64})$/.exec(ref.reference ?? '');
-        // A display can hold a name; a contained or urn: reference carries no id to protect.
-        if (!m)
-          return { ...(ref.reference && { reference: ref.reference }), ...(ref.type && { type: ref.type }) };
-        return { reference: `${m[1] ?? ''}/${pseudoId(m[1] ?? '', m[2], deps.pseudonyms)}` };
-      });
-      return;
-    case 'generalizeAddress':
-      each((v) => {
-        const a = v as { use?: string; type?: string; state?: string; country?: string };
-        return {
-          ...(a.use && { use: a.use }),
-          ...(a.type && { type: a.type }),
-          ...(a.state && { state: a.state }),
-          ...(a.country && { country: a.country }),
-        };
-      });
-      return;
-    case 'generalizeDate':
-      each((v) => (typeof v === 'string' ? v.slice(0, 4) : v));
+    case 'generalize':
+      each((v) => generalize(type, v));
       return;
     case 'dateShift':
       each((v) => (typeof v === 'string' ? shiftFhirDate(v, shift) : v));
@@ -212,4 +123,39 @@ function shiftFhirDate(value: string, days: number): string {
   if (!m[3]) return value.slice(0, 4); // a year or a month cannot move by days: keep the year
   const d = addDays(Number(m[1]), Number(m[2]), Number(m[3]), days);
   return d ? `${d.toISOString().slice(0, 10)}${m[4] ?? ''}` : value.slice(0, 4);
+}
+
+/** Keyed hashes: an identifier's value, a reference's target id (so references still resolve), a string. */
+function cryptoHash(type: string, v: unknown, p: Pseudonymizer): unknown {
+  if (type === 'Identifier') {
+    const id = v as { system?: string; value?: string };
+    return {
+      ...(id.system && { system: id.system }),
+      ...(id.value && { value: p.token(id.system ?? 'id', id.value) }),
+    };
+  }
+  if (type === 'Reference') {
+    const ref = v as { reference?: string; type?: string };
+    const m = /^(?:.*\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9.-]{1,64})$/.exec(ref.reference ?? '');
+    // A display can hold a name; a contained or urn: reference carries no id to protect.
+    if (!m)
+      return { ...(ref.reference && { reference: ref.reference }), ...(ref.type && { type: ref.type }) };
+    return { reference: `${m[1] ?? ''}/${pseudoId(m[1] ?? '', m[2], p)}` };
+  }
+  return typeof v === 'string' ? p.token(type, v) : undefined;
+}
+
+/** Safe Harbor generalisation: dates to their year, addresses to state and country. */
+function generalize(type: string, v: unknown): unknown {
+  if (typeof v === 'string') return v.slice(0, 4);
+  if (type === 'Address') {
+    const a = v as { use?: string; type?: string; state?: string; country?: string };
+    return {
+      ...(a.use && { use: a.use }),
+      ...(a.type && { type: a.type }),
+      ...(a.state && { state: a.state }),
+      ...(a.country && { country: a.country }),
+    };
+  }
+  return undefined;
 }

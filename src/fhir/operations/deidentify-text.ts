@@ -1,6 +1,5 @@
 import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
 import { recordDeidentification } from '../../audit';
-import { TEXT_PROFILES } from '../../deid';
 import { badRequest, FhirError } from '../../shared';
 import type { FhirDeps, FhirRequest, FhirResponse } from '../types';
 
@@ -31,17 +30,16 @@ export async function deidentifyTextOperation(req: FhirRequest, deps: FhirDeps):
       expression: `Parameters.parameter[${textIndex}].valueString`,
     });
   const profileIndex = params.findIndex((p) => p.name === 'profile');
-  const profile = profileIndex < 0 ? 'basic' : params[profileIndex]?.valueString;
-  if (!TEXT_PROFILES.includes(profile as (typeof TEXT_PROFILES)[number]))
-    throw badRequest(
-      `Unknown de-identification profile '${profile ?? ''}'; known: ${TEXT_PROFILES.join(', ')}`,
-      `Parameters.parameter[${profileIndex}].valueString`,
-    );
+  const profile = await deps.deidProfiles.resolve(
+    req.access,
+    profileIndex < 0 ? undefined : (params[profileIndex]?.valueString ?? ''),
+    `Parameters.parameter[${profileIndex}].valueString`,
+  );
   const result = deps.deid.deidentify(text);
   // Nothing is stored, so no Provenance; the AuditEvent records that a run happened, and its size.
   await recordDeidentification(deps.repo, req.access, deps.clock, {
     kind: 'text',
-    profile: `${profile ?? 'basic'} 1`,
+    profile: `${profile.name} ${profile.version}`,
     targets: [],
     sources: [],
     changeLog: { entities: result.entities.length },
@@ -61,7 +59,7 @@ export async function deidentifyTextOperation(req: FhirRequest, deps: FhirDeps):
       resourceType: 'Parameters',
       parameter: [
         { name: 'text', valueString: result.text },
-        { name: 'profile', valueString: profile },
+        { name: 'profile', valueString: `${profile.name}|${profile.version}` },
         ...entities,
       ],
     },

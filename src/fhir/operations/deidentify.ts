@@ -1,7 +1,7 @@
 import type { Bundle, Parameters, Resource } from '@medplum/fhirtypes';
 import { recordDeidentification } from '../../audit';
-import type { FhirDeidProfile } from '../../deid';
-import { ChangeLog, deidentifyResource, FHIR_PROFILES } from '../../deid';
+import type { DeidProfile } from '../../deid';
+import { ChangeLog, deidentifyResource } from '../../deid';
 import { badRequest, FhirError } from '../../shared';
 import { findReferrers } from '../../storage';
 import type { FhirDeps, FhirRequest, FhirResponse } from '../types';
@@ -10,21 +10,19 @@ import type { FhirDeps, FhirRequest, FhirResponse } from '../types';
 const MAX_COMPARTMENT = 10_000;
 const TRAIL = new Set(['AuditEvent', 'Provenance']);
 
-function profileOf(req: FhirRequest): FhirDeidProfile {
+async function profileOf(req: FhirRequest, deps: FhirDeps): Promise<DeidProfile> {
   const body = req.body as Parameters | undefined;
   const index =
     body?.resourceType === 'Parameters' ? (body.parameter ?? []).findIndex((p) => p.name === 'profile') : -1;
   const name =
     index >= 0
-      ? (body as Parameters).parameter?.[index]?.valueString
-      : (req.query.find(([k]) => k === 'profile')?.[1] ?? 'basic');
-  const profile = name ? FHIR_PROFILES[name] : undefined;
-  if (!profile)
-    throw badRequest(
-      `Unknown de-identification profile '${name ?? ''}'; known: ${Object.keys(FHIR_PROFILES).join(', ')}`,
-      index >= 0 ? `Parameters.parameter[${index}].valueString` : 'profile',
-    );
-  return profile;
+      ? ((body as Parameters).parameter?.[index]?.valueString ?? '')
+      : req.query.find(([k]) => k === 'profile')?.[1];
+  return deps.deidProfiles.resolve(
+    req.access,
+    name,
+    index >= 0 ? `Parameters.parameter[${index}].valueString` : 'profile',
+  );
 }
 
 /**
@@ -40,7 +38,7 @@ export async function deidentifyOperation(req: FhirRequest, deps: FhirDeps): Pro
       code: 'exception',
       message: 'De-identification needs DEID_KEY to be configured',
     });
-  const profile = profileOf(req);
+  const profile = await profileOf(req, deps);
   const engine = { pseudonyms, text: deps.deid };
   const log = new ChangeLog();
   const { type, id } = req.params ?? {};
