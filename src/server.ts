@@ -4,15 +4,18 @@ import path from 'node:path';
 import type { Config } from './config';
 import type { FhirDeps } from './fhir';
 import {
+  createAsyncWorker,
   createFhirDispatcher,
   createIntegrityHook,
   createLibraryLoader,
+  FHIR_ASYNC_QUEUE,
   ProfileRegistry,
   Validator,
 } from './fhir';
 import { ConfidentialityTable, createTextDeidentifier, DeidProfiles, Pseudonymizer } from './deid';
 import { createDicomWebDeps } from './dicomweb';
 import { createApp, createMetrics } from './http';
+import { JobQueue } from './jobs';
 import type { InFlight } from './http';
 import { createSearchIndexer, SearchParamRegistry } from './search';
 import type { Clock, Logger } from './shared';
@@ -80,6 +83,13 @@ export async function startServer(
     hooks,
     fhirBase,
   });
+  const jobs = new JobQueue(
+    db,
+    config.databaseSchema ? `${config.databaseSchema}_jobs` : 'pgboss',
+    logger,
+    config.jobPollSeconds,
+  );
+  await jobs.start([FHIR_ASYNC_QUEUE]);
   const textDeid = createTextDeidentifier();
   const deidProfiles = new DeidProfiles(createLibraryLoader(repo, registry, clock, fhirBase));
   const pseudonyms = config.deidKey && new Pseudonymizer(config.deidKey);
@@ -96,6 +106,7 @@ export async function startServer(
     resourceTypes: new Set(storableResourceTypes()),
     deid: textDeid,
     deidProfiles,
+    jobs,
     ...(pseudonyms && { pseudonyms }),
   };
   const dicomweb = createDicomWebDeps({
@@ -123,12 +134,19 @@ export async function startServer(
       peers: config.dicomWebPeers,
     },
   });
+  const dispatch = createFhirDispatcher();
+  if (config.workerConcurrency > 0)
+    await jobs.work(
+      FHIR_ASYNC_QUEUE.name,
+      config.workerConcurrency,
+      createAsyncWorker(dispatch, fhir, logger),
+    );
   const metrics = createMetrics();
   const app = createApp(
     {
       fhir,
       dicomweb,
-      dispatch: createFhirDispatcher(),
+      dispatch,
       db,
       logger,
       metrics,
@@ -162,6 +180,7 @@ export async function startServer(
         server.closeIdleConnections();
       });
       await dicomweb.imports.stop();
+      await jobs.stop(config.shutdownTimeoutMs);
       await db.destroy();
       logger.info('stopped');
     })();

@@ -32,6 +32,15 @@ export interface Config {
    */
   readonly dicomWebPeers: Readonly<Record<string, string>>;
   readonly shutdownTimeoutMs: number;
+  /** Jobs each process runs at once per queue; 0 makes an API-only process. */
+  readonly workerConcurrency: number;
+  /** How often an idle worker looks for new jobs. */
+  readonly jobPollSeconds: number;
+  /**
+   * FHIR servers de-identified copies may be written to, by name (DEID_TARGETS="research=https://...").
+   * Only these are ever written to; credentials go in the URL's userinfo.
+   */
+  readonly deidTargets: Readonly<Record<string, string>>;
   /**
    * De-identification key (HMAC secret) and its id; pseudonyms, replacement UIDs and date shifts
    * derive from it. Unset: operations that need pseudonyms answer that it is not configured.
@@ -67,7 +76,7 @@ function bool(env: Env, key: string, dflt: boolean): boolean {
   throw new Error(`Configuration ${key} must be a boolean`);
 }
 
-function peers(raw: string | undefined): Record<string, string> {
+function peers(raw: string | undefined, variable: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const entry of (raw ?? '').split(',').filter((e) => e.trim() !== '')) {
     const eq = entry.indexOf('=');
@@ -77,7 +86,7 @@ function peers(raw: string | undefined): Record<string, string> {
       .trim()
       .replace(/\/+$/, '');
     if (eq < 1 || !/^[A-Za-z0-9_-]+$/.test(name) || !/^https?:\/\//.test(url))
-      throw new Error('Configuration DICOMWEB_PEERS must be name=http(s)://url pairs separated by commas');
+      throw new Error(`Configuration ${variable} must be name=http(s)://url pairs separated by commas`);
     out[name] = url;
   }
   return out;
@@ -108,9 +117,12 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dicomMaxFramePixels: int(env, 'DICOM_MAX_FRAME_PIXELS', 100_000_000),
     dicomInlineBinaryBytes: int(env, 'DICOM_INLINE_BINARY_BYTES', 1024),
     dicomPatientIdSystem: env.DICOM_PATIENT_ID_SYSTEM ?? 'urn:dicom:patient-id',
-    dicomWebPeers: peers(env.DICOMWEB_PEERS),
+    dicomWebPeers: peers(env.DICOMWEB_PEERS, 'DICOMWEB_PEERS'),
     deidKey: env.DEID_KEY ? { id: env.DEID_KEY_ID ?? 'k1', secret: env.DEID_KEY } : undefined,
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 25_000),
+    workerConcurrency: int(env, 'WORKER_CONCURRENCY', 2),
+    jobPollSeconds: Math.max(0.5, Number(env.JOB_POLL_SECONDS ?? 1) || 1),
+    deidTargets: peers(env.DEID_TARGETS, 'DEID_TARGETS'),
     keepAliveTimeoutMs: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 65_000),
     apiProcesses: Math.max(1, int(env, 'API_PROCESSES', 1)),
     ...overrides,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { AccessContext } from '../shared';
-import { badRequest, FhirError } from '../shared';
+import { badRequest, FhirError, peerFetch } from '../shared';
 import type { DicomJson } from './dicom-json';
 import { firstString } from './dicom-json';
 import { parseJsonBody, readSmallBody } from './json-body';
@@ -146,13 +146,13 @@ export class ImportJobs implements ImportJobsApi {
   }
 
   private async importStudy(base: string, uid: string, access: AccessContext): Promise<ImportStudyResult> {
-    let res = await peerFetch(
+    let res = await get(
       `${base}/studies/${uid}`,
       'multipart/related; type="application/dicom"; transfer-syntax=*',
     );
     // Peers that cannot send "as stored" send their default syntax instead.
     if (res.status === 406)
-      res = await peerFetch(`${base}/studies/${uid}`, 'multipart/related; type="application/dicom"');
+      res = await get(`${base}/studies/${uid}`, 'multipart/related; type="application/dicom"');
     if (res.status !== 200 || !res.body)
       return { uid, stored: 0, failed: 0, error: `The peer answered ${res.status} to WADO-RS` };
     const boundary = mediaTypeParams(res.headers.get('content-type') ?? '').params.boundary;
@@ -167,23 +167,12 @@ export class ImportJobs implements ImportJobsApi {
   }
 }
 
-/** fetch with the peer's userinfo, if any, sent as Basic credentials (fetch refuses them in URLs). */
-function peerFetch(url: string, accept: string): Promise<Response> {
-  const u = new URL(url);
-  const headers: Record<string, string> = { Accept: accept };
-  if (u.username) {
-    headers.Authorization = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`;
-    u.username = '';
-    u.password = '';
-  }
-  return fetch(u, { headers });
+function get(url: string, accept: string): Promise<Response> {
+  return peerFetch(url, { headers: { Accept: accept } });
 }
 
 async function findStudies(base: string, query: Record<string, string>): Promise<string[]> {
-  const res = await peerFetch(
-    `${base}/studies?${new URLSearchParams(query).toString()}`,
-    'application/dicom+json',
-  );
+  const res = await get(`${base}/studies?${new URLSearchParams(query).toString()}`, 'application/dicom+json');
   if (res.status === 204) return [];
   if (res.status !== 200) throw new Error(`The peer answered ${res.status} to QIDO-RS`);
   const found = (await res.json()) as DicomJson[];

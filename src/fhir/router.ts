@@ -1,4 +1,5 @@
 import { FhirError, methodNotAllowed, notFound } from '../shared';
+import { asyncCancelInteraction, asyncStatusInteraction, enqueueAsync, wantsAsync } from './async';
 import { createBatchHandler } from './interactions/batch';
 import { capabilitiesInteraction } from './interactions/capabilities';
 import { createInteraction } from './interactions/create';
@@ -53,6 +54,8 @@ export function createFhirDispatcher(): FhirHandler {
     'operation-type': (req, deps) => operation(req.params?.operation)(req, deps),
     'operation-instance': (req, deps) => operation(req.params?.operation)(req, deps),
     'operation-system': (req, deps) => operation(req.params?.operation, SYSTEM_OPERATIONS)(req, deps),
+    'async-status': asyncStatusInteraction,
+    'async-cancel': asyncCancelInteraction,
   };
   const dispatch: FhirHandler = async (req, deps) => {
     const route = resolveRoute(req.method, req.path);
@@ -61,7 +64,16 @@ export function createFhirDispatcher(): FhirHandler {
     const { type, id } = route.params;
     if (type) assertKnownType(type, deps);
     if (id) assertValidId(id);
-    const res = await handlers[route.interaction]({ ...req, params: route.params }, deps);
+    const routed = { ...req, params: route.params };
+    if (wantsAsync(routed)) {
+      // Checked now, so a request for an unknown operation is refused at once, not by the worker.
+      operation(
+        route.params.operation,
+        route.interaction === 'operation-system' ? SYSTEM_OPERATIONS : OPERATIONS,
+      );
+      return enqueueAsync(routed, deps);
+    }
+    const res = await handlers[route.interaction](routed, deps);
     if (res.status >= 400 && !(res.body?.resourceType === 'OperationOutcome'))
       throw new FhirError(res.status, { code: 'exception', message: 'Error' });
     return res;

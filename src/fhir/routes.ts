@@ -18,7 +18,9 @@ export type Interaction =
   | 'history-instance'
   | 'vread'
   | 'operation-instance'
-  | 'operation-system';
+  | 'operation-system'
+  | 'async-status'
+  | 'async-cancel';
 
 export interface Route {
   interaction: Interaction;
@@ -59,6 +61,7 @@ export function resolveRoute(method: FhirMethod, path: string): Route | 'method'
         { type: a },
       );
     case 2:
+      if (a === '_async') return pick({ GET: 'async-status', DELETE: 'async-cancel' }, { id: b });
       if (b === '_search') return pick({ POST: 'search-type' }, { type: a });
       if (b === '_history') return pick({ GET: 'history-type' }, { type: a });
       if (b?.startsWith('$'))

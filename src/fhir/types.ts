@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Config } from '../config';
 import type { DeidProfiles, Pseudonymizer, TextDeidentifier } from '../deid';
+import type { JobQueue } from '../jobs';
 import type { SearchParamRegistry } from '../search';
 import type { AccessContext, Clock } from '../shared';
 import type { Repository } from '../storage';
@@ -54,6 +55,8 @@ export interface FhirDeps {
   deid: TextDeidentifier;
   /** Shipped and stored (Library) de-identification profiles. */
   deidProfiles: DeidProfiles;
+  /** Durable jobs (asynchronous requests); absent in tools that only read. */
+  jobs?: JobQueue;
   /** Keyed pseudonyms for $deidentify; absent without DEID_KEY. */
   pseudonyms?: Pseudonymizer;
 }

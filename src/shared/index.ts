@@ -3,3 +3,4 @@ export * from './access';
 export * from './clock';
 export * from './logger';
 export * from './definitions';
+export * from './peer-fetch';

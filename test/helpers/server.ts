@@ -41,6 +41,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
       if (pgUrl && schema) {
         const admin = knex({ client: 'pg', connection: pgUrl, pool: { min: 0, max: 1 } });
         await admin.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await admin.raw(`DROP SCHEMA IF EXISTS ${schema}_jobs CASCADE`);
         await admin.destroy();
       }
       await fs.rm(dataDir, { recursive: true, force: true });

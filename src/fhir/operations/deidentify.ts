@@ -1,3 +1,4 @@
+import { createHash, randomUUID } from 'node:crypto';
 import type { Bundle, Parameters, Resource } from '@medplum/fhirtypes';
 import { recordDeidentification } from '../../audit';
 import type { DeidProfile } from '../../deid';
@@ -5,6 +6,7 @@ import { ChangeLog, deidentifyResource } from '../../deid';
 import { badRequest, FhirError } from '../../shared';
 import { findReferrers } from '../../storage';
 import type { FhirDeps, FhirRequest, FhirResponse } from '../types';
+import { targetOf, writeToTarget } from './deid-target';
 
 /** Most resources one compartment export carries; larger exports belong to the pipeline. */
 const MAX_COMPARTMENT = 10_000;
@@ -72,22 +74,59 @@ export async function deidentifyOperation(req: FhirRequest, deps: FhirDeps): Pro
     sources = (input.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
     bundleType = input.type;
   }
+  const target = targetOf(req, deps);
   const outputs = sources.map((r) => deidentifyResource(r, profile, engine, log));
-  await recordDeidentification(deps.repo, req.access, deps.clock, {
+  const locations = target ? await writeToTarget(target.base, outputs) : [];
+  const runId = randomUUID();
+  const runIdentifier = { system: 'urn:ietf:rfc:3986', value: `urn:uuid:${runId}` };
+  const single = !bundleType && outputs[0];
+  const trace = await recordDeidentification(deps.repo, req.access, deps.clock, {
     kind: 'fhir',
     profile: `${profile.name} ${profile.version}`,
-    targets: [],
+    // What the Provenance points at: the written copies, or the answer itself, which is not
+    // stored: the Bundle by its identifier, a single resource by what it is.
+    targets: target
+      ? locations.map((reference) => ({ reference }))
+      : single
+        ? [
+            {
+              type: single.resourceType,
+              display: `${single.resourceType}/${single.id ?? ''}, returned, not stored`,
+            },
+          ]
+        : [{ type: 'Bundle', identifier: runIdentifier }],
     sources: type && id ? sources.map((r) => ({ reference: `${r.resourceType}/${r.id ?? ''}` })) : [],
     changeLog: log.entries(),
   });
-  if (!bundleType) return { status: 200, body: outputs[0] as Resource };
+  if (target) {
+    const result: Parameters = {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'target', valueString: target.name },
+        { name: 'count', valueInteger: locations.length },
+        { name: 'provenance', valueReference: { reference: `Provenance/${trace.provenance ?? ''}` } },
+        ...locations.map((valueUri) => ({ name: 'location', valueUri })),
+      ],
+    };
+    return { status: 200, body: result };
+  }
+  if (single) return { status: 200, body: single };
   const bundle: Bundle = {
     resourceType: 'Bundle',
-    type: bundleType === 'transaction' || bundleType === 'batch' ? 'collection' : bundleType,
+    identifier: runIdentifier,
+    type: !bundleType || bundleType === 'transaction' || bundleType === 'batch' ? 'collection' : bundleType,
     entry: outputs.map((resource) => ({
-      fullUrl: `urn:deid:${resource.resourceType}/${resource.id ?? ''}`,
+      fullUrl: `urn:uuid:${uuidFromPseudonym(resource)}`,
       resource,
     })),
   };
   return { status: 200, body: bundle };
+}
+
+/** A stable urn:uuid for a copy: Bundle entries need absolute fullUrls, and the copy has no home. */
+function uuidFromPseudonym(r: Resource): string {
+  const h = createHash('sha256')
+    .update(`${r.resourceType}/${r.id ?? ''}`)
+    .digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${h.slice(18, 20)}-${h.slice(20, 32)}`;
 }

@@ -1,0 +1,2 @@
+export { JobQueue } from './queue';
+export type { Job, JobStatus, JobStateName, QueueSpec } from './queue';

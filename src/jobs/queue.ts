@@ -1,0 +1,145 @@
+import PgBoss from 'pg-boss';
+import type { Logger } from '../shared';
+import type { Database, Executor } from '../storage';
+
+/** A queue and how its jobs are retried; created (or updated) when the queue starts. */
+export interface QueueSpec {
+  name: string;
+  retryLimit: number;
+  /** Seconds before the first retry; doubled each time with backoff. */
+  retryDelay: number;
+  retryBackoff: boolean;
+  /** An active job not finished by then is taken as lost (its worker died) and retried. */
+  expireInSeconds: number;
+}
+
+export type JobStateName = 'created' | 'retry' | 'active' | 'completed' | 'cancelled' | 'failed';
+
+export interface JobStatus<T> {
+  id: string;
+  state: JobStateName;
+  data: T;
+  output: unknown;
+  retryCount: number;
+  createdOn: Date;
+}
+
+export interface Job<T> {
+  id: string;
+  data: T;
+}
+
+interface KnexClient {
+  acquireConnection(): Promise<unknown>;
+  releaseConnection(conn: unknown): Promise<unknown>;
+}
+interface PgLiteConnection {
+  exec(sql: string): Promise<{ rows: unknown[] }[]>;
+  query(sql: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+}
+interface PgConnection {
+  query(sql: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
+/**
+ * pg-boss runs its SQL on a connection of ours, taken from the executor's knex client: from the
+ * pool for the queue's own work, or the connection of an open transaction, so a job is enqueued
+ * in the same transaction as the write that causes it. One code path serves PostgreSQL and
+ * embedded PGlite, where a second connection does not exist.
+ */
+function sqlOn(executor: Executor): PgBoss.Db {
+  const client = (executor as unknown as { client: KnexClient }).client;
+  return {
+    async executeSql(text: string, values?: unknown[]) {
+      const conn = (await client.acquireConnection()) as PgLiteConnection | PgConnection;
+      try {
+        if (values && values.length > 0) return await conn.query(text, values);
+        // Without values pg-boss may send several statements: PGlite runs those with exec.
+        if ('exec' in conn) return (await conn.exec(text)).at(-1) ?? { rows: [] };
+        return await conn.query(text);
+      } finally {
+        await client.releaseConnection(conn);
+      }
+    },
+  };
+}
+
+/** Durable jobs on pg-boss 10, in the same database as the resources. */
+export class JobQueue {
+  private readonly boss: PgBoss;
+  private started = false;
+
+  constructor(
+    db: Database,
+    schema: string,
+    private readonly logger: Logger,
+    private readonly pollingIntervalSeconds = 1,
+  ) {
+    this.boss = new PgBoss({ db: sqlOn(db), schema, supervise: true, schedule: false });
+    this.boss.on('error', (err: Error) => {
+      // pg-boss reports its own maintenance failures here; they carry SQL, never job data.
+      this.logger.error({ err: err.message }, 'job queue error');
+    });
+  }
+
+  async start(queues: readonly QueueSpec[]): Promise<void> {
+    await this.boss.start();
+    this.started = true;
+    for (const { name, ...options } of queues) {
+      if (await this.boss.getQueue(name)) await this.boss.updateQueue(name, { name, ...options });
+      else await this.boss.createQueue(name, { name, policy: 'standard', ...options });
+    }
+  }
+
+  /** Enqueues a job; with `tx`, inside that transaction (it exists only if the transaction commits). */
+  async send(queue: string, data: object, options: { tx?: Executor; id?: string } = {}): Promise<string> {
+    const id = await this.boss.send(queue, data, {
+      ...(options.id && { id: options.id }),
+      ...(options.tx && { db: sqlOn(options.tx) }),
+    });
+    if (!id) throw new Error(`The job queue refused a job for ${queue}`);
+    return id;
+  }
+
+  /**
+   * Runs `handler` for each job, `concurrency` at a time in this process. What it returns is kept
+   * as the job's output; a throw is retried by the queue's policy.
+   */
+  async work<T>(
+    queue: string,
+    concurrency: number,
+    handler: (job: Job<T>) => Promise<object | undefined>,
+  ): Promise<void> {
+    for (let i = 0; i < concurrency; i++)
+      await this.boss.work<T>(
+        queue,
+        { batchSize: 1, pollingIntervalSeconds: this.pollingIntervalSeconds },
+        async ([job]) => (job ? handler({ id: job.id, data: job.data }) : undefined),
+      );
+  }
+
+  async get<T>(queue: string, id: string): Promise<JobStatus<T> | undefined> {
+    const job = await this.boss.getJobById<T>(queue, id, { includeArchive: true });
+    if (!job) return undefined;
+    const { output } = job as unknown as { output: unknown };
+    return {
+      id: job.id,
+      state: job.state,
+      data: job.data,
+      output,
+      retryCount: job.retryCount,
+      createdOn: job.createdOn,
+    };
+  }
+
+  async cancel(queue: string, id: string): Promise<void> {
+    await this.boss.cancel(queue, id);
+  }
+
+  /** Stops fetching, lets running jobs finish (up to `timeoutMs`), then stops maintenance. */
+  async stop(timeoutMs: number): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    await this.boss.stop({ graceful: true, wait: true, close: false, timeout: timeoutMs });
+  }
+}
