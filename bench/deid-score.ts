@@ -22,7 +22,10 @@ const overlaps = (a: { start: number; end: number }, b: { start: number; end: nu
   a.start < b.end && b.start < a.end;
 
 /** Entity-level scores with overlap matching: what matters for privacy is that PHI is covered. */
-export function score(docs: CorpusDoc[], find: (text: string) => Finding[]): Scores {
+export async function score(
+  docs: CorpusDoc[],
+  find: (text: string) => Finding[] | Promise<Finding[]>,
+): Promise<Scores> {
   const recall: Scores['recall'] = new Map();
   const precision: Scores['precision'] = new Map();
   const bump = (
@@ -36,7 +39,7 @@ export function score(docs: CorpusDoc[], find: (text: string) => Finding[]): Sco
     m.set(k, v);
   };
   for (const doc of docs) {
-    const found = find(doc.text);
+    const found = await find(doc.text);
     for (const g of doc.phi) {
       const hit = found.some((f) => overlaps(f, g));
       bump(recall, g.type, hit);

@@ -16,6 +16,7 @@ import { ConfidentialityTable, createTextDeidentifier, DeidProfiles, Pseudonymiz
 import { createDicomWebDeps } from './dicomweb';
 import { createApp, createMetrics } from './http';
 import { JobQueue } from './jobs';
+import { OcrEngine } from './ocr';
 import type { InFlight } from './http';
 import { createSearchIndexer, SearchParamRegistry } from './search';
 import type { Clock, Logger } from './shared';
@@ -91,6 +92,7 @@ export async function startServer(
   );
   await jobs.start([FHIR_ASYNC_QUEUE]);
   const textDeid = createTextDeidentifier();
+  const ocr = new OcrEngine();
   const deidProfiles = new DeidProfiles(createLibraryLoader(repo, registry, clock, fhirBase));
   const pseudonyms = config.deidKey && new Pseudonymizer(config.deidKey);
   const fhir: FhirDeps = {
@@ -123,6 +125,7 @@ export async function startServer(
         pseudonyms: new Pseudonymizer(config.deidKey),
         text: textDeid,
         profiles: deidProfiles,
+        ocr,
       },
     }),
     config: {
@@ -181,6 +184,7 @@ export async function startServer(
       });
       await dicomweb.imports.stop();
       await jobs.stop(config.shutdownTimeoutMs);
+      await ocr.close();
       await db.destroy();
       logger.info('stopped');
     })();

@@ -14,6 +14,7 @@ export type { LibraryLoader } from './profile/registry';
 export { parseDeidProfile, ProfileError } from './profile/profile';
 export type { DeidProfile } from './profile/profile';
 export { deidentifyDicom } from './dicom/engine';
+export { cleanBurnedInText } from './dicom/pixels';
 export type { DicomDeidDeps, DicomDeidResult } from './dicom/engine';
 export { ChangeLog } from './change-log';
 export type { ChangeLogEntry } from './change-log';

@@ -1,5 +1,9 @@
 import type { DeidProfile, DeidProfiles } from '../deid';
-import { ChangeLog, deidentifyDicom } from '../deid';
+import { ChangeLog, cleanBurnedInText, deidentifyDicom } from '../deid';
+import { describeImage } from './codecs';
+import type { DicomJson } from './dicom-json';
+import type { PixelInfo } from './parse';
+import { toExplicitLittleEndian } from './transcode';
 import { recordDeidentification } from '../audit';
 import { badRequest, FhirError } from '../shared';
 
@@ -40,7 +44,24 @@ export async function deidentifyHandler(req: DicomWebRequest, deps: DicomWebDeps
   const quarantined: { instance: number; reason: string }[] = [];
   const changes = new ChangeLog();
   for (const [n, row] of rows.entries()) {
-    const result = deidentifyDicom(await deps.blobs.readAll(row.blob_key), profile, deid);
+    const file = await deps.blobs.readAll(row.blob_key);
+    let result = await deidentifyDicom(file, profile, deid);
+    if (result.status === 'quarantined' && profile.dicom.burnedInText === 'clean') {
+      const { reason } = result;
+      try {
+        const pixel = row.pixel ? (JSON.parse(row.pixel) as PixelInfo) : undefined;
+        const img = describeImage(JSON.parse(row.metadata) as DicomJson);
+        const native = await toExplicitLittleEndian(file, row.transfer_syntax, pixel, img, deps.codecs);
+        const cleaned = await cleanBurnedInText(native, deid.ocr);
+        result = await deidentifyDicom(cleaned.file, profile, deid, cleaned.regions);
+      } catch (err) {
+        // Pixels that cannot be read cannot be cleaned: the instance stays out.
+        result = {
+          status: 'quarantined',
+          reason: `${reason}; pixel cleaning failed (${(err as Error).message})`,
+        };
+      }
+    }
     if (result.status === 'quarantined') {
       quarantined.push({ instance: n + 1, reason: result.reason });
       continue;

@@ -1,5 +1,6 @@
 import type { DcmjsDataset, DcmjsElement } from 'dcmjs';
 import dcmjs from 'dcmjs';
+import type { OcrEngine } from '../../ocr';
 import type { ChangeLogEntry } from '../change-log';
 import { ChangeLog } from '../change-log';
 import { addDays } from '../dates';
@@ -16,7 +17,11 @@ export interface DicomDeidDeps {
   table: ConfidentialityTable;
   pseudonyms: Pseudonymizer;
   text: TextDeidentifier;
+  /** OCR for profiles that clean burned-in text rather than quarantine it. */
+  ocr: OcrEngine;
 }
+
+const CLEAN_PIXEL_DATA: [string, string] = ['113101', 'Clean Pixel Data Option'];
 
 const DUMMY: Record<string, unknown> = {
   PN: { Alphabetic: 'ANONYMIZED' },
@@ -64,11 +69,17 @@ function burnedInRisk(ds: DcmjsDataset): string | undefined {
  * private groups go, sequences are walked to the bottom, and the result says how it was made.
  * Instances whose pixels may show names are quarantined rather than released.
  */
-export function deidentifyDicom(file: Buffer, profile: DeidProfile, deps: DicomDeidDeps): DicomDeidResult {
+export async function deidentifyDicom(
+  file: Buffer,
+  profile: DeidProfile,
+  deps: DicomDeidDeps,
+  /** Set when the pixels were already cleaned of burned-in text: how many boxes were blanked. */
+  cleanedRegions?: number,
+): Promise<DicomDeidResult> {
   const ab = file.buffer.slice(file.byteOffset, file.byteOffset + file.length) as ArrayBuffer;
   const dict = dcmjs.data.DicomMessage.readFile(ab, { ignoreErrors: true });
   const ds = dict.dict;
-  const risk = burnedInRisk(ds);
+  const risk = cleanedRegions === undefined && burnedInRisk(ds);
   if (risk) return { status: 'quarantined', reason: risk };
 
   const patientKey = str(ds['00100020']) ?? str(ds['0020000D']) ?? '';
@@ -78,6 +89,9 @@ export function deidentifyDicom(file: Buffer, profile: DeidProfile, deps: DicomD
     log.note(`(${tag.slice(0, 4)},${tag.slice(4)}) ${name}`, action);
   };
   let shifted = false;
+  const texts: (() => Promise<void>)[] = [];
+  if (cleanedRegions !== undefined)
+    log.note('(7FE0,0010) Pixel Data: text boxes blanked', 'C', cleanedRegions);
 
   const clean = (el: DcmjsElement): void => {
     const vr = el.vr ?? '';
@@ -87,9 +101,14 @@ export function deidentifyDicom(file: Buffer, profile: DeidProfile, deps: DicomD
     } else if (vr === 'SQ') {
       for (const item of el.Value ?? []) walk(item as DcmjsDataset);
     } else if (['LO', 'SH', 'ST', 'LT', 'UT', 'UC', 'PN'].includes(vr)) {
-      el.Value = (el.Value ?? []).map((v) =>
-        typeof v === 'string' ? deps.text.deidentify(v).text : { Alphabetic: 'ANONYMIZED' },
-      );
+      // Text runs through the text engine after the walk (it may await a model).
+      texts.push(async () => {
+        el.Value = await Promise.all(
+          (el.Value ?? []).map(async (v) =>
+            typeof v === 'string' ? (await deps.text.deidentify(v)).text : { Alphabetic: 'ANONYMIZED' },
+          ),
+        );
+      });
     } else el.Value = [];
   };
 
@@ -135,6 +154,7 @@ export function deidentifyDicom(file: Buffer, profile: DeidProfile, deps: DicomD
     }
   };
   walk(ds);
+  for (const clean of texts) await clean();
 
   ds['00120062'] = { vr: 'CS', Value: ['YES'] };
   ds['00120063'] = {
@@ -143,11 +163,13 @@ export function deidentifyDicom(file: Buffer, profile: DeidProfile, deps: DicomD
   };
   ds['00120064'] = {
     vr: 'SQ',
-    Value: profile.dicom.codes.map(([code, meaning]) => ({
-      '00080100': { vr: 'SH', Value: [code] },
-      '00080102': { vr: 'SH', Value: ['DCM'] },
-      '00080104': { vr: 'LO', Value: [meaning] },
-    })),
+    Value: [...profile.dicom.codes, ...(cleanedRegions === undefined ? [] : [CLEAN_PIXEL_DATA])].map(
+      ([code, meaning]) => ({
+        '00080100': { vr: 'SH', Value: [code] },
+        '00080102': { vr: 'SH', Value: ['DCM'] },
+        '00080104': { vr: 'LO', Value: [meaning] },
+      }),
+    ),
   };
   if (shifted) ds['00280303'] = { vr: 'CS', Value: ['MODIFIED'] };
   const sopUid = str(ds['00080018']) ?? '';

@@ -22,15 +22,15 @@ function patientKey(r: Resource): string {
  * De-identifies a copy of one resource by its profile's rules, walking it with the R4 type
  * information (@medplum/core's crawler), and returns the copy and what was done (never values).
  */
-export function deidentifyResource(
+export async function deidentifyResource(
   input: Resource,
   profile: DeidProfile,
   deps: FhirDeidDeps,
   log: ChangeLog = new ChangeLog(),
-): Resource {
+): Promise<Resource> {
   const resource = structuredClone(input);
   const shift = deps.pseudonyms.dateShiftDays(patientKey(input));
-  const edits: (() => void)[] = [];
+  const edits: (() => Promise<void>)[] = [];
   const note = (path: string, method: string): void => {
     log.note(path, method);
   };
@@ -48,13 +48,13 @@ export function deidentifyResource(
           : key;
         note(at, rule.method);
         const value: unknown = v.value;
-        edits.push(() => {
-          apply(rule.method, v.type, holder, prop, value, shift, deps, profile.fhir.shiftTextDates);
-        });
+        edits.push(() =>
+          apply(rule.method, v.type, holder, prop, value, shift, deps, profile.fhir.shiftTextDates),
+        );
       }
     },
   });
-  for (const edit of edits) edit();
+  for (const edit of edits) await edit();
   resource.id = pseudoId(resource.resourceType, input.id, deps.pseudonyms);
   note(`${resource.resourceType}.id`, 'pseudonymize');
   return resource;
@@ -65,7 +65,7 @@ function pseudoId(type: string, id: string | undefined, p: Pseudonymizer): strin
   return p.token('resource', `${type}/${id ?? ''}`).toLowerCase();
 }
 
-function apply(
+async function apply(
   method: FhirMethod,
   type: string,
   holder: Record<string, unknown>,
@@ -74,9 +74,9 @@ function apply(
   shift: number,
   deps: FhirDeidDeps,
   shiftTextDates: boolean,
-): void {
-  const clean = (text: string): string =>
-    deps.text.deidentify(text, shiftTextDates ? { dateShiftDays: shift } : {}).text;
+): Promise<void> {
+  const clean = async (text: string): Promise<string> =>
+    (await deps.text.deidentify(text, shiftTextDates ? { dateShiftDays: shift } : {})).text;
   const current = holder[prop];
   // A method with nothing to keep of a value (undefined) drops it, as remove would.
   const each = (f: (v: unknown) => unknown): void => {
@@ -104,13 +104,13 @@ function apply(
     case 'dateShift':
       each((v) => (typeof v === 'string' ? shiftFhirDate(v, shift) : v));
       return;
-    case 'cleanText':
-      each((v) => {
-        if (typeof v === 'string') return clean(v);
-        const n = v as { status?: string; div?: string };
-        return { ...n, div: clean(n.div ?? '') };
-      });
+    case 'cleanText': {
+      const n = value as { div?: string };
+      const cleaned =
+        typeof value === 'string' ? await clean(value) : { ...n, div: await clean(n.div ?? '') };
+      each(() => cleaned);
       return;
+    }
     default:
       return;
   }

@@ -58,13 +58,15 @@ export interface TextResult {
 export class TextDeidentifier {
   constructor(private readonly detectors: readonly Detector[]) {}
 
-  findings(text: string): Finding[] {
+  async findings(text: string): Promise<Finding[]> {
     const allowed = [...text.matchAll(ALLOW)].map(
       (m) => [m.index ?? 0, (m.index ?? 0) + m[0].length] as const,
     );
     const inAllowed = (f: Finding): boolean =>
       WORDLIKE.has(f.type) && allowed.some(([s, e]) => f.start >= s && f.end <= e);
-    const raw = this.detectors.flatMap((d) => d.detect(text)).filter((f) => f.end > f.start && !inAllowed(f));
+    const raw = (await Promise.all(this.detectors.map((d) => d.detect(text))))
+      .flat()
+      .filter((f) => f.end > f.start && !inAllowed(f));
     return merge([...raw, ...propagateNames(text, raw).filter((f) => !inAllowed(f))]);
   }
 
@@ -72,8 +74,8 @@ export class TextDeidentifier {
    * With `dateShiftDays` (longitudinal profiles), dates it can read are moved by that many days
    * in their own form, so intervals in the text stay true; everything else becomes a tag.
    */
-  deidentify(text: string, options: { dateShiftDays?: number } = {}): TextResult {
-    const findings = this.findings(text);
+  async deidentify(text: string, options: { dateShiftDays?: number } = {}): Promise<TextResult> {
+    const findings = await this.findings(text);
     const numbers = new Map<string, number>();
     const counters = new Map<PhiType, number>();
     const entities: TextEntity[] = findings.map((f) => {

@@ -33,5 +33,6 @@ export interface Finding {
  */
 export interface Detector {
   readonly name: string;
-  detect(text: string): Finding[];
+  /** Rules answer at once; a model (ONNX) answers when its inference is done. */
+  detect(text: string): Finding[] | Promise<Finding[]>;
 }

@@ -75,7 +75,8 @@ export async function deidentifyOperation(req: FhirRequest, deps: FhirDeps): Pro
     bundleType = input.type;
   }
   const target = targetOf(req, deps);
-  const outputs = sources.map((r) => deidentifyResource(r, profile, engine, log));
+  const outputs: Resource[] = [];
+  for (const r of sources) outputs.push(await deidentifyResource(r, profile, engine, log));
   const locations = target ? await writeToTarget(target.base, outputs) : [];
   const runId = randomUUID();
   const runIdentifier = { system: 'urn:ietf:rfc:3986', value: `urn:uuid:${runId}` };
