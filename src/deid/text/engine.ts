@@ -64,7 +64,7 @@ export class TextDeidentifier {
     );
     const inAllowed = (f: Finding): boolean =>
       WORDLIKE.has(f.type) && allowed.some(([s, e]) => f.start >= s && f.end <= e);
-    const raw = (await Promise.all(this.detectors.map((d) => d.detect(text))))
+    const raw = (await Promise.all(this.detectors.map(async (d) => d.detect(text))))
       .flat()
       .filter((f) => f.end > f.start && !inAllowed(f));
     return merge([...raw, ...propagateNames(text, raw).filter((f) => !inAllowed(f))]);
