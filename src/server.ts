@@ -12,7 +12,14 @@ import {
   ProfileRegistry,
   Validator,
 } from './fhir';
-import { ConfidentialityTable, createTextDeidentifier, DeidProfiles, Pseudonymizer } from './deid';
+import { loadManifest } from './ai';
+import {
+  ConfidentialityTable,
+  createTextDeidentifier,
+  DeidProfiles,
+  OnnxTokenDetector,
+  Pseudonymizer,
+} from './deid';
 import { createDicomWebDeps } from './dicomweb';
 import { createApp, createMetrics } from './http';
 import { JobQueue } from './jobs';
@@ -41,6 +48,12 @@ export async function startServer(
   logger: Logger,
   clock: Clock = systemClock,
 ): Promise<RunningServer> {
+  // Models first: a missing or altered model stops the start before anything is opened.
+  const nerModels = await Promise.all(
+    config.deidNerModels.map(async (name) =>
+      OnnxTokenDetector.load(await loadManifest(config.modelsDir, name)),
+    ),
+  );
   const db = await openDatabase(config);
   await migrate(db);
   const inFlight: InFlight = { count: 0 };
@@ -91,7 +104,7 @@ export async function startServer(
     config.jobPollSeconds,
   );
   await jobs.start([FHIR_ASYNC_QUEUE]);
-  const textDeid = createTextDeidentifier();
+  const textDeid = createTextDeidentifier(nerModels);
   const ocr = new OcrEngine();
   const deidProfiles = new DeidProfiles(createLibraryLoader(repo, registry, clock, fhirBase));
   const pseudonyms = config.deidKey && new Pseudonymizer(config.deidKey);
@@ -185,6 +198,7 @@ export async function startServer(
       await dicomweb.imports.stop();
       await jobs.stop(config.shutdownTimeoutMs);
       await ocr.close();
+      for (const model of nerModels) await model.close();
       await db.destroy();
       logger.info('stopped');
     })();

@@ -41,6 +41,10 @@ export interface Config {
    * Only these are ever written to; credentials go in the URL's userinfo.
    */
   readonly deidTargets: Readonly<Record<string, string>>;
+  /** Where model directories (each with a manifest.json) live. */
+  readonly modelsDir: string;
+  /** Token-classification models under modelsDir the text de-identifier runs beside its rules. */
+  readonly deidNerModels: readonly string[];
   /**
    * De-identification key (HMAC secret) and its id; pseudonyms, replacement UIDs and date shifts
    * derive from it. Unset: operations that need pseudonyms answer that it is not configured.
@@ -123,6 +127,11 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     workerConcurrency: int(env, 'WORKER_CONCURRENCY', 2),
     jobPollSeconds: Math.max(0.5, Number(env.JOB_POLL_SECONDS ?? 1) || 1),
     deidTargets: peers(env.DEID_TARGETS, 'DEID_TARGETS'),
+    modelsDir: path.resolve(env.MODELS_DIR ?? path.join(__dirname, '..', '..', 'models')),
+    deidNerModels: (env.DEID_NER_MODELS ?? '')
+      .split(',')
+      .map((m) => m.trim())
+      .filter((m) => m !== ''),
     keepAliveTimeoutMs: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 65_000),
     apiProcesses: Math.max(1, int(env, 'API_PROCESSES', 1)),
     ...overrides,

@@ -1,11 +1,13 @@
 import { TextDeidentifier } from './text/engine';
 import { NameDetector } from './text/names';
 import { PatternDetector } from './text/patterns';
+import type { Detector } from './text/types';
 
 export { TextDeidentifier } from './text/engine';
 export type { TextEntity, TextResult } from './text/engine';
 export type { Detector, Finding, PhiType } from './text/types';
 export { PatternDetector } from './text/patterns';
+export { OnnxTokenDetector } from './text/onnx-detector';
 export { Pseudonymizer } from './pseudonym';
 export type { DeidKey } from './pseudonym';
 export { ConfidentialityTable } from './dicom/profile';
@@ -19,8 +21,11 @@ export type { DicomDeidDeps, DicomDeidResult } from './dicom/engine';
 export { ChangeLog } from './change-log';
 export type { ChangeLogEntry } from './change-log';
 
-/** The default text engine: rules with checksums and context, name dictionaries, compromise. */
-export function createTextDeidentifier(): TextDeidentifier {
-  return new TextDeidentifier([new PatternDetector(), new NameDetector()]);
+/**
+ * The text engine: rules with checksums and context, name dictionaries, compromise, and any
+ * models the configuration adds (OnnxTokenDetector).
+ */
+export function createTextDeidentifier(models: readonly Detector[] = []): TextDeidentifier {
+  return new TextDeidentifier([new PatternDetector(), new NameDetector(), ...models]);
 }
 export { deidentifyResource } from './fhir/engine';

@@ -139,6 +139,30 @@ describe('profiles stored as Library resources', () => {
     expect(device.body.version[0].value).toBe('keep-names 1');
   });
 
+  test('a profile asking for surrogates gets realistic stand-ins in $deidentify-text', async () => {
+    const lib = await fhirFetch(server, 'Library', {
+      body: library('https://hospital.example/deid/surrogates', {
+        name: 'surrogates',
+        version: '1',
+        text: { replacement: 'surrogate' },
+      }),
+    });
+    const res = await fhirFetch(server, '$deidentify-text', {
+      method: 'POST',
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'text', valueString: 'Seen by Dr. Ottoline Featherstonehaugh on 03/04/2021.' },
+          { name: 'profile', valueString: `Library/${lib.body.id}` },
+        ],
+      },
+    });
+    expect(res.status).toBe(200);
+    const text = res.body.parameter[0].valueString as string;
+    expect(text).not.toMatch(/Featherstonehaugh|03\/04\/2021|\[NAME-1\]/);
+    expect(text).toMatch(/^Seen by Dr\. [A-Z][a-z]+ [A-Z][a-z]+ on \d{2}\/\d{2}\/\d{4}\.$/);
+  });
+
   test('an unknown or invalid stored profile is refused with where the problem is, and nothing is written', async () => {
     const audits = async (): Promise<number> =>
       (await fhirFetch(server, 'AuditEvent?_summary=count')).body.total as number;

@@ -154,3 +154,28 @@ describe('$deidentify-text', () => {
     expect((await fhirFetch(server, '$deidentify-text?text=John')).status).toBe(405);
   });
 });
+
+test('surrogates: realistic stand-ins, the same for the same value, dates moved together', async () => {
+  const note =
+    'Rose Baker (MRN 48213377) seen 01/05/2024 and again 01/15/2024. Rose Baker phoned (217) 555-0143.';
+  const { text, entities } = await engine.deidentify(note, { replacement: 'surrogate' });
+  for (const phi of ['Rose Baker', '48213377', '01/05/2024', '01/15/2024', '555-0143'])
+    expect(text).not.toContain(phi);
+  expect(text).not.toMatch(/\[[A-Z]+-\d+\]/);
+  const names = entities.filter((e) => e.type === 'NAME').map((e) => e.replacement);
+  expect(names).toHaveLength(2);
+  expect(names[0]).toBe(names[1]);
+  expect(names[0]).toMatch(/^[A-Z][a-z]+ [A-Z][a-z]+$/);
+  const dates = entities.filter((e) => e.type === 'DATE').map((e) => new Date(e.replacement).getTime());
+  expect((dates[1] ?? 0) - (dates[0] ?? 0)).toBe(10 * 86_400_000);
+  const phone = entities.find((e) => e.type === 'PHONE')?.replacement ?? '';
+  expect(phone).toMatch(/^\(\d{3}\) \d{3}-\d{4}$/);
+  // Offsets still refer to the input, and the text is the input with each span replaced.
+  let rebuilt = '';
+  let at = 0;
+  for (const e of entities) {
+    rebuilt += note.slice(at, e.start) + e.replacement;
+    at = e.end;
+  }
+  expect(rebuilt + note.slice(at)).toBe(text);
+});

@@ -105,7 +105,9 @@ export async function deidentifyDicom(
       texts.push(async () => {
         el.Value = await Promise.all(
           (el.Value ?? []).map(async (v) =>
-            typeof v === 'string' ? (await deps.text.deidentify(v)).text : { Alphabetic: 'ANONYMIZED' },
+            typeof v === 'string'
+              ? (await deps.text.deidentify(v, { replacement: profile.text.replacement })).text
+              : { Alphabetic: 'ANONYMIZED' },
           ),
         );
       });

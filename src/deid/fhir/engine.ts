@@ -48,9 +48,7 @@ export async function deidentifyResource(
           : key;
         note(at, rule.method);
         const value: unknown = v.value;
-        edits.push(() =>
-          apply(rule.method, v.type, holder, prop, value, shift, deps, profile.fhir.shiftTextDates),
-        );
+        edits.push(() => apply(rule.method, v.type, holder, prop, value, shift, deps, profile));
       }
     },
   });
@@ -73,10 +71,15 @@ async function apply(
   value: unknown,
   shift: number,
   deps: FhirDeidDeps,
-  shiftTextDates: boolean,
+  profile: DeidProfile,
 ): Promise<void> {
   const clean = async (text: string): Promise<string> =>
-    (await deps.text.deidentify(text, shiftTextDates ? { dateShiftDays: shift } : {})).text;
+    (
+      await deps.text.deidentify(text, {
+        replacement: profile.text.replacement,
+        ...(profile.fhir.shiftTextDates && { dateShiftDays: shift }),
+      })
+    ).text;
   const current = holder[prop];
   // A method with nothing to keep of a value (undefined) drops it, as remove would.
   const each = (f: (v: unknown) => unknown): void => {

@@ -92,7 +92,7 @@ export function parseDeidProfile(raw: unknown, source: string): DeidProfile {
     name,
     version,
     source,
-    text: { replacement: oneOf(text.replacement, ['tag'], '$.text.replacement', 'tag') },
+    text: { replacement: oneOf(text.replacement, ['tag', 'surrogate'], '$.text.replacement', 'tag') },
     fhir: {
       rules: rules.map((r, i) => parseRule(r, `$.fhir.rules[${i}]`)),
       shiftTextDates: fhir.shiftTextDates === true,

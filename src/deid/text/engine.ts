@@ -1,4 +1,6 @@
+import type { TextReplacement } from '../profile/profile';
 import { shiftWrittenDate } from './date-shift';
+import { Surrogates } from './surrogates';
 import type { Detector, Finding, PhiType } from './types';
 
 /** Eponyms that are always clinical terms, alone or in a phrase. */
@@ -74,17 +76,23 @@ export class TextDeidentifier {
    * With `dateShiftDays` (longitudinal profiles), dates it can read are moved by that many days
    * in their own form, so intervals in the text stay true; everything else becomes a tag.
    */
-  async deidentify(text: string, options: { dateShiftDays?: number } = {}): Promise<TextResult> {
+  async deidentify(
+    text: string,
+    options: { dateShiftDays?: number; replacement?: TextReplacement } = {},
+  ): Promise<TextResult> {
     const findings = await this.findings(text);
     const numbers = new Map<string, number>();
     const counters = new Map<PhiType, number>();
+    const surrogates = options.replacement === 'surrogate' ? new Surrogates() : undefined;
     const entities: TextEntity[] = findings.map((f) => {
+      const value = text.slice(f.start, f.end);
       const shifted =
         f.type === 'DATE' && options.dateShiftDays !== undefined
-          ? shiftWrittenDate(text.slice(f.start, f.end), options.dateShiftDays)
+          ? shiftWrittenDate(value, options.dateShiftDays)
           : undefined;
-      if (shifted) return { type: f.type, start: f.start, end: f.end, replacement: shifted };
-      const key = `${f.type}|${text.slice(f.start, f.end).toLowerCase().replace(/\s+/g, ' ')}`;
+      const replacement = shifted ?? surrogates?.for(f.type, value);
+      if (replacement) return { type: f.type, start: f.start, end: f.end, replacement };
+      const key = `${f.type}|${value.toLowerCase().replace(/\s+/g, ' ')}`;
       let n = numbers.get(key);
       if (n === undefined) {
         n = (counters.get(f.type) ?? 0) + 1;

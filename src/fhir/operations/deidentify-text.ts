@@ -35,7 +35,7 @@ export async function deidentifyTextOperation(req: FhirRequest, deps: FhirDeps):
     profileIndex < 0 ? undefined : (params[profileIndex]?.valueString ?? ''),
     `Parameters.parameter[${profileIndex}].valueString`,
   );
-  const result = await deps.deid.deidentify(text);
+  const result = await deps.deid.deidentify(text, { replacement: profile.text.replacement });
   // Nothing is stored, so no Provenance; the AuditEvent records that a run happened, and its size.
   await recordDeidentification(deps.repo, req.access, deps.clock, {
     kind: 'text',

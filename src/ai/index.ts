@@ -1,0 +1,2 @@
+export { loadManifest, modelFile, ModelError } from './manifest';
+export type { ModelManifest } from './manifest';
