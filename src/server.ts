@@ -1,36 +1,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import type { Config } from './config';
-import type { FhirDeps } from './fhir';
-import {
-  createAsyncWorker,
-  createFhirDispatcher,
-  createIntegrityHook,
-  createLibraryLoader,
-  FHIR_ASYNC_QUEUE,
-  ProfileRegistry,
-  Validator,
-} from './fhir';
-import { loadManifest } from './ai';
-import {
-  ConfidentialityTable,
-  createTextDeidentifier,
-  DeidProfiles,
-  OnnxTokenDetector,
-  Pseudonymizer,
-} from './deid';
-import { createDicomWebDeps } from './dicomweb';
+import { buildCore, openStorage } from './core';
 import { createApp, createMetrics } from './http';
-import { JobQueue } from './jobs';
-import { OcrEngine } from './ocr';
 import type { InFlight } from './http';
-import { createSearchIndexer, SearchParamRegistry } from './search';
 import type { Clock, Logger } from './shared';
-import { storableResourceTypes, systemClock, systemOnlyPolicy } from './shared';
-import type { Database, WriteHook } from './storage';
-import { createAnalyzeHook, FileBlobStore, isEmbedded, migrate, openDatabase, Repository } from './storage';
-import { ValueSetExpander } from './terminology';
+import { systemClock } from './shared';
+import type { Database, Repository } from './storage';
 
 export interface RunningServer {
   url: string;
@@ -48,14 +24,7 @@ export async function startServer(
   logger: Logger,
   clock: Clock = systemClock,
 ): Promise<RunningServer> {
-  // Models first: a missing or altered model stops the start before anything is opened.
-  const nerModels = await Promise.all(
-    config.deidNerModels.map(async (name) =>
-      OnnxTokenDetector.load(await loadManifest(config.modelsDir, name)),
-    ),
-  );
-  const db = await openDatabase(config);
-  await migrate(db);
+  const storage = await openStorage(config);
   const inFlight: InFlight = { count: 0 };
   let handler: http.RequestListener = (_req, res) => {
     res.statusCode = 503;
@@ -84,79 +53,9 @@ export async function startServer(
   const baseUrl = config.port === 0 ? `http://${config.host}:${port}` : config.baseUrl;
   const fhirBase = `${baseUrl}/fhir`;
 
-  const registry = new SearchParamRegistry();
-  const hooks: WriteHook[] = [createSearchIndexer(registry, fhirBase)];
-  if (config.referentialIntegrity) hooks.push(createIntegrityHook());
-  if (isEmbedded(config)) hooks.push(createAnalyzeHook(db, logger));
-  const blobs = new FileBlobStore(path.join(config.dataDir, 'blobs'));
-  const repo = new Repository({
-    db,
-    blobs,
-    clock,
-    policy: systemOnlyPolicy,
-    hooks,
-    fhirBase,
-  });
-  const jobs = new JobQueue(
-    db,
-    config.databaseSchema ? `${config.databaseSchema}_jobs` : 'pgboss',
-    logger,
-    config.jobPollSeconds,
-  );
-  await jobs.start([FHIR_ASYNC_QUEUE]);
-  const textDeid = createTextDeidentifier(nerModels);
-  const ocr = new OcrEngine();
-  const deidProfiles = new DeidProfiles(createLibraryLoader(repo, registry, clock, fhirBase));
-  const pseudonyms = config.deidKey && new Pseudonymizer(config.deidKey);
-  const fhir: FhirDeps = {
-    repo,
-    registry,
-    validator: new Validator(
-      new ValueSetExpander(),
-      new ProfileRegistry(path.resolve(__dirname, '..', 'profiles')),
-    ),
-    config,
-    clock,
-    fhirBase,
-    resourceTypes: new Set(storableResourceTypes()),
-    deid: textDeid,
-    deidProfiles,
-    jobs,
-    ...(pseudonyms && { pseudonyms }),
-  };
-  const dicomweb = createDicomWebDeps({
-    repo,
-    blobs,
-    registry,
-    clock,
-    logger,
-    fhirBase,
-    base: `${baseUrl}/dicom-web`,
-    ...(config.deidKey && {
-      deid: {
-        table: new ConfidentialityTable(),
-        pseudonyms: new Pseudonymizer(config.deidKey),
-        text: textDeid,
-        profiles: deidProfiles,
-        ocr,
-      },
-    }),
-    config: {
-      maxInstanceBytes: config.dicomMaxInstanceBytes,
-      maxFrames: config.dicomMaxFrames,
-      maxFramePixels: config.dicomMaxFramePixels,
-      inlineBinaryBytes: config.dicomInlineBinaryBytes,
-      patientIdSystem: config.dicomPatientIdSystem,
-      peers: config.dicomWebPeers,
-    },
-  });
-  const dispatch = createFhirDispatcher();
-  if (config.workerConcurrency > 0)
-    await jobs.work(
-      FHIR_ASYNC_QUEUE.name,
-      config.workerConcurrency,
-      createAsyncWorker(dispatch, fhir, logger),
-    );
+  const core = await buildCore(config, storage, logger, clock, baseUrl);
+  const { db, repo, fhir, dicomweb, dispatch } = core;
+  await core.startWorkers();
   const metrics = createMetrics();
   const app = createApp(
     {
@@ -195,11 +94,7 @@ export async function startServer(
         });
         server.closeIdleConnections();
       });
-      await dicomweb.imports.stop();
-      await jobs.stop(config.shutdownTimeoutMs);
-      await ocr.close();
-      for (const model of nerModels) await model.close();
-      await db.destroy();
+      await core.close();
       logger.info('stopped');
     })();
     return closing;

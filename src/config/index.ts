@@ -32,6 +32,8 @@ export interface Config {
    */
   readonly dicomWebPeers: Readonly<Record<string, string>>;
   readonly shutdownTimeoutMs: number;
+  /** Whether report, document and lab writes start clinical pipeline runs. */
+  readonly pipeline: boolean;
   /** Jobs each process runs at once per queue; 0 makes an API-only process. */
   readonly workerConcurrency: number;
   /** How often an idle worker looks for new jobs. */
@@ -124,6 +126,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dicomWebPeers: peers(env.DICOMWEB_PEERS, 'DICOMWEB_PEERS'),
     deidKey: env.DEID_KEY ? { id: env.DEID_KEY_ID ?? 'k1', secret: env.DEID_KEY } : undefined,
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 25_000),
+    pipeline: bool(env, 'PIPELINE', true),
     workerConcurrency: int(env, 'WORKER_CONCURRENCY', 2),
     jobPollSeconds: Math.max(0.5, Number(env.JOB_POLL_SECONDS ?? 1) || 1),
     deidTargets: peers(env.DEID_TARGETS, 'DEID_TARGETS'),

@@ -27,6 +27,9 @@ export interface JobStatus<T> {
 export interface Job<T> {
   id: string;
   data: T;
+  /** Attempts before this one, and how many retries the queue allows. */
+  retryCount: number;
+  retryLimit: number;
 }
 
 interface KnexClient {
@@ -113,8 +116,11 @@ export class JobQueue {
     for (let i = 0; i < concurrency; i++)
       await this.boss.work<T>(
         queue,
-        { batchSize: 1, pollingIntervalSeconds: this.pollingIntervalSeconds },
-        async ([job]) => (job ? handler({ id: job.id, data: job.data }) : undefined),
+        { batchSize: 1, pollingIntervalSeconds: this.pollingIntervalSeconds, includeMetadata: true },
+        async ([job]) =>
+          job
+            ? handler({ id: job.id, data: job.data, retryCount: job.retryCount, retryLimit: job.retryLimit })
+            : undefined,
       );
   }
 

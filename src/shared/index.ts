@@ -4,3 +4,4 @@ export * from './clock';
 export * from './logger';
 export * from './definitions';
 export * from './peer-fetch';
+export * from './ids';

@@ -22,6 +22,8 @@ export interface LocalReference {
   targetId: string;
   /** Dotted element path of the Reference, e.g. "Observation.subject". */
   path: string;
+  /** "Type/id/_history/n": it names a version, which stays readable after the resource is deleted. */
+  versioned: boolean;
 }
 
 const LOCAL_REF = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
@@ -30,11 +32,11 @@ const LOCAL_REF = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/[A-Za-z
 export function parseLocalReference(
   reference: string,
   fhirBase: string,
-): { type: string; id: string } | undefined {
+): { type: string; id: string; versioned: boolean } | undefined {
   let rel = reference;
   if (rel.startsWith(fhirBase + '/')) rel = rel.slice(fhirBase.length + 1);
   const m = LOCAL_REF.exec(rel);
-  return m?.[1] && m[2] ? { type: m[1], id: m[2] } : undefined;
+  return m?.[1] && m[2] ? { type: m[1], id: m[2], versioned: m[3] !== undefined } : undefined;
 }
 
 /** Every local literal reference anywhere in a resource, contained resources excluded. */
@@ -51,7 +53,8 @@ export function collectLocalReferences(resource: object, fhirBase: string): Loca
       if (key === 'contained') continue;
       if (key === 'reference' && typeof value === 'string') {
         const parsed = parseLocalReference(value, fhirBase);
-        if (parsed) out.push({ targetType: parsed.type, targetId: parsed.id, path });
+        if (parsed)
+          out.push({ targetType: parsed.type, targetId: parsed.id, path, versioned: parsed.versioned });
       } else if (typeof value === 'object' && value !== null) {
         walk(value, `${path}.${key}`);
       }

@@ -368,14 +368,18 @@ export class Repository {
     const scope = this.requireScope();
     const references = collectLocalReferences(resource, this.deps.fhirBase);
     const previousReferences = previous && collectLocalReferences(previous, this.deps.fhirBase);
+    // Only references to the resource itself pin it: a version stays readable after a delete, so
+    // Provenance and Task references to versions do not stop the deletion of their source.
     const refRows = (refs: LocalReference[]): Record<string, unknown>[] =>
-      refs.map((ref) => ({
-        src_type: type,
-        src_id: id,
-        target_type: ref.targetType,
-        target_id: ref.targetId,
-        path: ref.path,
-      }));
+      refs
+        .filter((ref) => !ref.versioned)
+        .map((ref) => ({
+          src_type: type,
+          src_id: id,
+          target_type: ref.targetType,
+          target_id: ref.targetId,
+          path: ref.path,
+        }));
     const queueRows = async (
       table: string,
       rows: Record<string, unknown>[],

@@ -1,2 +1,4 @@
 export { ValueSetExpander } from './valuesets';
 export type { Expansion } from './valuesets';
+export { CriticalLimits, LabCatalog } from './labs';
+export type { CriticalLimit, LabTest } from './labs';

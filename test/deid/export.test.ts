@@ -24,8 +24,10 @@ async function count(server: TestServer, query: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  target = await startTestServer();
+  // Without the pipeline: the exported compartment is exactly what the test wrote.
+  target = await startTestServer({ pipeline: false });
   source = await startTestServer({
+    pipeline: false,
     deidKey: { id: 'export-test', secret: 'export-test-secret-long-enough' },
     // "refuses": a FHIR endpoint that is not a base, so the transaction is answered 4xx.
     deidTargets: { research: target.fhirBase, refuses: `${target.fhirBase}/Patient` },

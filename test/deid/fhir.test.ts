@@ -16,7 +16,11 @@ const PHI = [
 ];
 
 beforeAll(async () => {
-  server = await startTestServer({ deidKey: { id: 'fhir-test', secret: 'another-test-secret-long-enough' } });
+  // Without the pipeline, so the compartment holds exactly what the test wrote (no findings yet).
+  server = await startTestServer({
+    deidKey: { id: 'fhir-test', secret: 'another-test-secret-long-enough' },
+    pipeline: false,
+  });
   const patient: Patient = {
     resourceType: 'Patient',
     text: {

@@ -139,7 +139,10 @@ function cryptoHash(type: string, v: unknown, p: Pseudonymizer): unknown {
   }
   if (type === 'Reference') {
     const ref = v as { reference?: string; type?: string };
-    const m = /^(?:.*\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9.-]{1,64})$/.exec(ref.reference ?? '');
+    // A version-specific reference loses its version: the copy's versions are not the source's.
+    const m = /^(?:.*\/)?([A-Z][A-Za-z]+)\/([A-Za-z0-9.-]{1,64})(?:\/_history\/[A-Za-z0-9.-]{1,64})?$/.exec(
+      ref.reference ?? '',
+    );
     // A display can hold a name; a contained or urn: reference carries no id to protect.
     if (!m)
       return { ...(ref.reference && { reference: ref.reference }), ...(ref.type && { type: ref.type }) };

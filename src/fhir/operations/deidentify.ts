@@ -1,16 +1,22 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Bundle, Parameters, Resource } from '@medplum/fhirtypes';
 import { recordDeidentification } from '../../audit';
 import type { DeidProfile } from '../../deid';
 import { ChangeLog, deidentifyResource } from '../../deid';
-import { badRequest, FhirError } from '../../shared';
+import { badRequest, FhirError, stableUuid } from '../../shared';
 import { findReferrers } from '../../storage';
+import { PIPELINE_SYSTEM } from '../../pipeline';
 import type { FhirDeps, FhirRequest, FhirResponse } from '../types';
 import { targetOf, writeToTarget } from './deid-target';
 
 /** Most resources one compartment export carries; larger exports belong to the pipeline. */
 const MAX_COMPARTMENT = 10_000;
 const TRAIL = new Set(['AuditEvent', 'Provenance']);
+
+/** The pipeline's Tasks are the server's bookkeeping; what the runs produced is exported. */
+function isPipelineTask(r: Resource): boolean {
+  return r.resourceType === 'Task' && (r.code?.coding ?? []).some((c) => c.system === PIPELINE_SYSTEM);
+}
 
 async function profileOf(req: FhirRequest, deps: FhirDeps): Promise<DeidProfile> {
   const body = req.body as Parameters | undefined;
@@ -59,7 +65,9 @@ export async function deidentifyOperation(req: FhirRequest, deps: FhirDeps): Pro
       for (const ref of referrers) {
         const [t, i] = ref.split('/') as [string, string];
         // The server's own records of who did what are not the patient's data to export.
-        if (!TRAIL.has(t)) sources.push(await deps.repo.read(req.access, t, i));
+        if (TRAIL.has(t)) continue;
+        const referrer = await deps.repo.read(req.access, t, i);
+        if (!isPipelineTask(referrer)) sources.push(referrer);
       }
       bundleType = 'collection';
     }
@@ -117,17 +125,10 @@ export async function deidentifyOperation(req: FhirRequest, deps: FhirDeps): Pro
     identifier: runIdentifier,
     type: !bundleType || bundleType === 'transaction' || bundleType === 'batch' ? 'collection' : bundleType,
     entry: outputs.map((resource) => ({
-      fullUrl: `urn:uuid:${uuidFromPseudonym(resource)}`,
+      // Entries need absolute fullUrls and the copies have no home: a stable urn:uuid each.
+      fullUrl: `urn:uuid:${stableUuid(`${resource.resourceType}/${resource.id ?? ''}`)}`,
       resource,
     })),
   };
   return { status: 200, body: bundle };
-}
-
-/** A stable urn:uuid for a copy: Bundle entries need absolute fullUrls, and the copy has no home. */
-function uuidFromPseudonym(r: Resource): string {
-  const h = createHash('sha256')
-    .update(`${r.resourceType}/${r.id ?? ''}`)
-    .digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${h.slice(18, 20)}-${h.slice(20, 32)}`;
 }

@@ -1,0 +1,160 @@
+import path from 'node:path';
+import { loadManifest } from './ai';
+import type { Config } from './config';
+import {
+  ConfidentialityTable,
+  createTextDeidentifier,
+  DeidProfiles,
+  OnnxTokenDetector,
+  Pseudonymizer,
+} from './deid';
+import { createDicomWebDeps } from './dicomweb';
+import type { DicomWebDeps } from './dicomweb';
+import type { FhirDeps, FhirHandler } from './fhir';
+import {
+  createAsyncWorker,
+  createFhirDispatcher,
+  createIntegrityHook,
+  createLibraryLoader,
+  FHIR_ASYNC_QUEUE,
+  ProfileRegistry,
+  Validator,
+} from './fhir';
+import { JobQueue } from './jobs';
+import { OcrEngine } from './ocr';
+import { createPipeline } from './pipeline';
+import { createSearchIndexer, SearchParamRegistry } from './search';
+import type { Clock, Logger } from './shared';
+import { storableResourceTypes, systemOnlyPolicy } from './shared';
+import type { Database, RepositoryDeps, WriteHook } from './storage';
+import { createAnalyzeHook, FileBlobStore, isEmbedded, migrate, openDatabase, Repository } from './storage';
+import { ValueSetExpander } from './terminology';
+
+/** What opens before the HTTP listener: models (checked first), then the migrated database. */
+export interface Storage {
+  db: Database;
+  nerModels: OnnxTokenDetector[];
+}
+
+export async function openStorage(config: Config): Promise<Storage> {
+  // Models first: a missing or altered model stops the start before anything is opened.
+  const nerModels = await Promise.all(
+    config.deidNerModels.map(async (name) =>
+      OnnxTokenDetector.load(await loadManifest(config.modelsDir, name)),
+    ),
+  );
+  const db = await openDatabase(config);
+  await migrate(db);
+  return { db, nerModels };
+}
+
+/** Every dependency of the API and the workers, built explicitly (no module singletons). */
+export interface Core {
+  db: Database;
+  repo: Repository;
+  jobs: JobQueue;
+  fhir: FhirDeps;
+  dicomweb: DicomWebDeps;
+  dispatch: FhirHandler;
+  /** Starts this process's workers on every queue (WORKER_CONCURRENCY each). */
+  startWorkers(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function buildCore(
+  config: Config,
+  storage: Storage,
+  logger: Logger,
+  clock: Clock,
+  baseUrl: string,
+): Promise<Core> {
+  const { db, nerModels } = storage;
+  const fhirBase = `${baseUrl}/fhir`;
+  const registry = new SearchParamRegistry();
+  const hooks: WriteHook[] = [createSearchIndexer(registry, fhirBase)];
+  if (config.referentialIntegrity) hooks.push(createIntegrityHook());
+  if (isEmbedded(config)) hooks.push(createAnalyzeHook(db, logger));
+  const blobs = new FileBlobStore(path.join(config.dataDir, 'blobs'));
+  const repoDeps: RepositoryDeps = { db, blobs, clock, policy: systemOnlyPolicy, hooks, fhirBase };
+  const repo = new Repository(repoDeps);
+  const jobs = new JobQueue(
+    db,
+    config.databaseSchema ? `${config.databaseSchema}_jobs` : 'pgboss',
+    logger,
+    config.jobPollSeconds,
+  );
+  const textDeid = createTextDeidentifier(nerModels);
+  const ocr = new OcrEngine();
+  const pipeline = createPipeline({ repo, ocr, clock, logger, jobs, fhirBase, repoDeps });
+  if (config.pipeline) hooks.push(pipeline.trigger);
+  await jobs.start([FHIR_ASYNC_QUEUE, pipeline.queue]);
+  const deidProfiles = new DeidProfiles(createLibraryLoader(repo, registry, clock, fhirBase));
+  const pseudonyms = config.deidKey && new Pseudonymizer(config.deidKey);
+  const fhir: FhirDeps = {
+    repo,
+    registry,
+    validator: new Validator(
+      new ValueSetExpander(),
+      new ProfileRegistry(path.resolve(__dirname, '..', 'profiles')),
+    ),
+    config,
+    clock,
+    fhirBase,
+    resourceTypes: new Set(storableResourceTypes()),
+    deid: textDeid,
+    deidProfiles,
+    jobs,
+    ...(pseudonyms && { pseudonyms }),
+  };
+  const dicomweb = createDicomWebDeps({
+    repo,
+    blobs,
+    registry,
+    clock,
+    logger,
+    fhirBase,
+    base: `${baseUrl}/dicom-web`,
+    ...(config.deidKey && {
+      deid: {
+        table: new ConfidentialityTable(),
+        pseudonyms: new Pseudonymizer(config.deidKey),
+        text: textDeid,
+        profiles: deidProfiles,
+        ocr,
+      },
+    }),
+    config: {
+      maxInstanceBytes: config.dicomMaxInstanceBytes,
+      maxFrames: config.dicomMaxFrames,
+      maxFramePixels: config.dicomMaxFramePixels,
+      inlineBinaryBytes: config.dicomInlineBinaryBytes,
+      patientIdSystem: config.dicomPatientIdSystem,
+      peers: config.dicomWebPeers,
+    },
+  });
+  const dispatch = createFhirDispatcher();
+  return {
+    db,
+    repo,
+    jobs,
+    fhir,
+    dicomweb,
+    dispatch,
+    async startWorkers() {
+      if (config.workerConcurrency <= 0) return;
+      await jobs.work(
+        FHIR_ASYNC_QUEUE.name,
+        config.workerConcurrency,
+        createAsyncWorker(dispatch, fhir, logger),
+      );
+      if (config.pipeline) await jobs.work(pipeline.queue.name, config.workerConcurrency, pipeline.run);
+    },
+    async close() {
+      await dicomweb.imports.stop();
+      await jobs.stop(config.shutdownTimeoutMs);
+      await ocr.close();
+      for (const model of nerModels) await model.close();
+      await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,95 @@
+import type { Resource, Task } from '@medplum/fhirtypes';
+import type { JobQueue, QueueSpec } from '../jobs';
+import { stableUuid } from '../shared';
+import type { Executor, Repository, TxScope, WriteEvent, WriteHook } from '../storage';
+import type { RunJob } from './types';
+import { PIPELINE_ACCESS, PIPELINE_SYSTEM } from './types';
+
+export const PIPELINE_QUEUE: QueueSpec = {
+  name: 'clinical-pipeline',
+  retryLimit: 3,
+  retryDelay: 2,
+  retryBackoff: true,
+  // A worker killed mid-run leaves its job active: after this it is taken as lost and run again.
+  expireInSeconds: 15 * 60,
+};
+
+/** Whether a write is one the pipeline works on: reports, documents, lab values. */
+export function isTrigger(resource: Resource | undefined): boolean {
+  switch (resource?.resourceType) {
+    case 'DiagnosticReport': {
+      const r = resource;
+      return (r.presentedForm?.length ?? 0) > 0 || (r.result?.length ?? 0) > 0;
+    }
+    case 'DocumentReference':
+      return (resource.content?.length ?? 0) > 0;
+    case 'Observation':
+      return resource.valueQuantity?.value !== undefined;
+    default:
+      return false;
+  }
+}
+
+function patientOf(resource: Resource): string | undefined {
+  const r = resource as { subject?: { reference?: string } };
+  const ref = r.subject?.reference;
+  return ref?.startsWith('Patient/') ? ref : undefined;
+}
+
+export function taskId(type: string, id: string, versionId: number): string {
+  return stableUuid(`pipeline-task|${type}/${id}|${versionId}`);
+}
+
+/**
+ * The trigger: every write of a source adds, in the same transaction, a requested Task for the
+ * run and its job, so a committed write always has its run and a rolled-back one never does.
+ * The pipeline's own writes (actor "pipeline") are not sources.
+ */
+export function createPipelineTrigger(
+  jobs: JobQueue,
+  repoFor: (executor: Executor, scope: TxScope) => Repository,
+  now: () => Date,
+): WriteHook {
+  return {
+    afterWrite(event: WriteEvent): Promise<void> {
+      if (event.kind === 'delete' || event.access.actor === PIPELINE_ACCESS.actor) return Promise.resolve();
+      if (!isTrigger(event.resource)) return Promise.resolve();
+      const sources = event.scope.bag('pipeline-sources', () => new Map<string, RunJob['source']>());
+      const key = `${event.resourceType}/${event.id}`;
+      const first = sources.size === 0;
+      // A transaction writing the same resource twice runs the pipeline once, on the last version.
+      sources.set(key, { type: event.resourceType, id: event.id, versionId: event.versionId });
+      if (!first) return Promise.resolve();
+      event.scope.beforeCommit(async () => {
+        const repo = repoFor(event.executor, event.scope);
+        for (const source of sources.values()) {
+          const id = taskId(source.type, source.id, source.versionId);
+          const stored = await repo.readStored(PIPELINE_ACCESS, source.type, source.id);
+          const patient = stored?.content ? patientOf(JSON.parse(stored.content) as Resource) : undefined;
+          const task: Task = {
+            resourceType: 'Task',
+            id,
+            identifier: [
+              { system: PIPELINE_SYSTEM, value: `${source.type}/${source.id}/_history/${source.versionId}` },
+            ],
+            status: 'requested',
+            intent: 'order',
+            code: {
+              coding: [
+                { system: PIPELINE_SYSTEM, code: 'clinical-pipeline', display: 'Clinical pipeline run' },
+              ],
+            },
+            focus: { reference: `${source.type}/${source.id}/_history/${source.versionId}` },
+            ...(patient && { for: { reference: patient } }),
+            authoredOn: now().toISOString(),
+            businessStatus: { text: 'queued' },
+          };
+          await repo.update(PIPELINE_ACCESS, task);
+          const job: RunJob = { task: id, source };
+          await jobs.send(PIPELINE_QUEUE.name, job, { tx: event.executor });
+        }
+      });
+      return Promise.resolve();
+    },
+  };
+}

@@ -1,0 +1,293 @@
+import type {
+  Bundle,
+  DiagnosticReport,
+  DocumentReference,
+  Observation,
+  Provenance,
+  Task,
+} from '@medplum/fhirtypes';
+import { PDFDocument, StandardFonts } from 'pdf-lib';
+import sharp from 'sharp';
+import type { TestServer } from '../helpers/server';
+import { fhirFetch, startTestServer } from '../helpers/server';
+
+let server: TestServer;
+let patientId = '';
+const PIPELINE = 'urn:fhir-dicomweb-server:pipeline';
+
+const REPORT = [
+  'BASIC METABOLIC PANEL',
+  'Potassium 6.8 mmol/L (3.5-5.1) H',
+  'Sodium 138 mmol/L (135-145)',
+  'Glucose 5.5 mmol/L (3.9-5.5)',
+  'Hemoglobin 130 g/L (120-160)',
+  'K+: 68 mmol/L',
+].join('\n');
+
+function report(attachment: DiagnosticReport['presentedForm']): DiagnosticReport {
+  return {
+    resourceType: 'DiagnosticReport',
+    status: 'final',
+    code: { text: 'Basic metabolic panel' },
+    subject: { reference: `Patient/${patientId}` },
+    presentedForm: attachment,
+  };
+}
+
+const text = (s: string): DiagnosticReport['presentedForm'] => [
+  { contentType: 'text/plain', data: Buffer.from(s).toString('base64') },
+];
+
+/** The run's Task for a source version, once it is no longer requested or in progress. */
+async function finishedTask(source: string, version = 1): Promise<Task> {
+  const query = `Task?identifier=${encodeURIComponent(`${PIPELINE}|${source}/_history/${version}`)}`;
+  for (let i = 0; i < 240; i++) {
+    const bundle = (await fhirFetch(server, query)).body as Bundle<Task>;
+    const task = bundle.entry?.[0]?.resource;
+    if (task && !['requested', 'in-progress'].includes(task.status)) return task;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${source} never finished`);
+}
+
+async function read<T>(ref: string | undefined): Promise<T> {
+  const res = await fhirFetch(server, ref ?? '');
+  expect(res.status).toBe(200);
+  return res.body as T;
+}
+
+const outputsOf = (task: Task, type: string): string[] =>
+  (task.output ?? []).flatMap((o) =>
+    o.valueReference?.reference?.startsWith(`${type}/`) ? [o.valueReference.reference] : [],
+  );
+
+beforeAll(async () => {
+  server = await startTestServer({
+    jobPollSeconds: 0.5,
+    deidKey: { id: 'pipeline-test', secret: 'pipeline-test-secret-long-enough' },
+  });
+  patientId = (
+    await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient', birthDate: '1950-01-01' } })
+  ).body.id;
+});
+afterAll(async () => {
+  await server.close();
+});
+
+test('a lab report becomes text, coded values and a critical finding, each traceable to the report', async () => {
+  const dr = await fhirFetch(server, 'DiagnosticReport', { body: report(text(REPORT)) });
+  expect(dr.status).toBe(201);
+  const task = await finishedTask(`DiagnosticReport/${dr.body.id}`);
+  expect(task.status).toBe('completed');
+  expect(task.focus?.reference).toBe(`DiagnosticReport/${dr.body.id}/_history/1`);
+  expect(task.for?.reference).toBe(`Patient/${patientId}`);
+
+  const [textRef] = outputsOf(task, 'DocumentReference');
+  const doc = await read<DocumentReference>(textRef);
+  expect(Buffer.from(doc.content[0]?.attachment.data ?? '', 'base64').toString()).toBe(REPORT);
+  expect(doc.context?.related?.[0]?.reference).toBe(`DiagnosticReport/${dr.body.id}/_history/1`);
+
+  const observations = await Promise.all(outputsOf(task, 'Observation').map((r) => read<Observation>(r)));
+  const byCode = (code: string): Observation[] =>
+    observations.filter((o) => o.code.coding?.some((c) => c.code === code));
+  const [k] = byCode('2823-3');
+  expect(k?.valueQuantity).toMatchObject({ value: 6.8, code: 'mmol/L', system: 'http://unitsofmeasure.org' });
+  expect(k?.interpretation?.[0]?.coding?.[0]?.code).toBe('H');
+  expect(k?.referenceRange?.[0]).toMatchObject({ low: { value: 3.5 }, high: { value: 5.1 } });
+  expect(k?.derivedFrom?.[0]?.reference).toBe(textRef);
+  // Other units are converted to the catalogue's: glucose to mg/dL, hemoglobin to g/dL.
+  expect(byCode('2345-7')[0]?.valueQuantity).toMatchObject({ value: 99.088, code: 'mg/dL' });
+  expect(byCode('718-7')[0]?.valueQuantity).toMatchObject({ value: 13, code: 'g/dL' });
+  expect(byCode('2951-2')[0]?.interpretation?.[0]?.coding?.[0]?.code).toBe('N');
+  // "K+: 68" is not a potassium anyone lives with: listed for review, not stored.
+  expect(byCode('2823-3')).toHaveLength(1);
+  expect(task.output?.filter((o) => o.type.text === 'review').map((o) => o.valueString)).toEqual([
+    expect.stringMatching(/K\+: 68 mmol\/L.*outside plausible bounds/),
+  ]);
+
+  const critical = byCode('critical-lab-value');
+  expect(critical).toHaveLength(1);
+  expect(critical[0]?.interpretation?.[0]?.coding?.[0]?.code).toBe('HH');
+  expect(critical[0]?.meta?.profile).toEqual([
+    'urn:fhir-dicomweb-server:StructureDefinition/critical-finding',
+  ]);
+  const kRef = outputsOf(task, 'Observation').find((r) => r.endsWith(k?.id ?? '-'));
+  expect(critical[0]?.derivedFrom?.[0]?.reference).toBe(kRef);
+
+  // From the finding back to the file: Provenance names the report and the value as sources.
+  const provs = (await fhirFetch(server, `Provenance?target=Observation/${critical[0]?.id ?? ''}/_history/1`))
+    .body as Bundle<Provenance>;
+  const prov = provs.entry?.[0]?.resource;
+  expect(prov?.entity?.map((e) => e.what.reference)).toEqual([
+    `DiagnosticReport/${dr.body.id}/_history/1`,
+    kRef,
+  ]);
+  expect(prov?.agent[0]?.who?.reference).toMatch(/^Device\/clinical-pipeline\/_history\/\d+$/);
+  const audits = (await fhirFetch(server, `AuditEvent?entity=Task/${task.id ?? ''}`)).body as Bundle;
+  expect(audits.entry?.length).toBe(3);
+});
+
+test('a new version of the report makes new versions of its outputs, not new resources', async () => {
+  const dr = await fhirFetch(server, 'DiagnosticReport', {
+    body: report(text('Potassium 6.9 mmol/L (3.5-5.1) H')),
+  });
+  const first = await finishedTask(`DiagnosticReport/${dr.body.id}`);
+  const update = await fhirFetch(server, `DiagnosticReport/${dr.body.id}`, {
+    method: 'PUT',
+    body: { ...report(text('Potassium 7.1 mmol/L (3.5-5.1) H')), id: dr.body.id },
+  });
+  expect(update.status).toBe(200);
+  const second = await finishedTask(`DiagnosticReport/${dr.body.id}`, 2);
+  expect(outputsOf(second, 'Observation').sort()).toEqual(outputsOf(first, 'Observation').sort());
+  for (const ref of outputsOf(second, 'Observation')) {
+    const o = await read<Observation>(ref);
+    expect(o.meta?.versionId).toBe('2');
+    expect(o.valueQuantity?.value).toBe(7.1);
+  }
+});
+
+test('a lab Observation written directly is checked too; a low critical value is LL', async () => {
+  const obs: Observation = {
+    resourceType: 'Observation',
+    status: 'final',
+    code: { coding: [{ system: 'http://loinc.org', code: '2823-3' }] },
+    subject: { reference: `Patient/${patientId}` },
+    valueQuantity: { value: 2.1, unit: 'mmol/L', system: 'http://unitsofmeasure.org', code: 'mmol/L' },
+  };
+  const created = await fhirFetch(server, 'Observation', { body: obs });
+  const task = await finishedTask(`Observation/${created.body.id}`);
+  expect(task.status).toBe('completed');
+  const [flag] = await Promise.all(outputsOf(task, 'Observation').map((r) => read<Observation>(r)));
+  expect(flag?.interpretation?.[0]?.coding?.[0]?.code).toBe('LL');
+  expect(flag?.derivedFrom?.[0]?.reference).toBe(`Observation/${created.body.id}/_history/1`);
+});
+
+test('PDFs: the text layer is read; a scanned page is read by OCR', async () => {
+  const pdf = await PDFDocument.create();
+  const font = await pdf.embedFont(StandardFonts.Helvetica);
+  const page = pdf.addPage([595, 842]);
+  REPORT.split('\n').forEach((line, i) => {
+    page.drawText(line, { x: 50, y: 780 - i * 20, size: 12, font });
+  });
+  const layered = await fhirFetch(server, 'DiagnosticReport', {
+    body: report([
+      { contentType: 'application/pdf', data: Buffer.from(await pdf.save()).toString('base64') },
+    ]),
+  });
+  const t1 = await finishedTask(`DiagnosticReport/${layered.body.id}`);
+  expect(t1.status).toBe('completed');
+  expect(outputsOf(t1, 'Observation')).toHaveLength(5);
+
+  // The same report as a picture inside a PDF: no text layer, so pdftoppm and tesseract read it.
+  const lines = REPORT.split('\n').slice(0, 3);
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="1240" height="400"><rect width="1240" height="400" fill="white"/>${lines
+    .map(
+      (l, i) =>
+        `<text x="60" y="${80 + i * 60}" font-family="DejaVu Sans" font-size="36" fill="black">${l}</text>`,
+    )
+    .join('')}</svg>`;
+  const png = await sharp(Buffer.from(svg)).png().toBuffer();
+  const scan = await PDFDocument.create();
+  const image = await scan.embedPng(png);
+  scan.addPage([595, 192]).drawImage(image, { x: 0, y: 0, width: 595, height: 192 });
+  const scanned = await fhirFetch(server, 'DiagnosticReport', {
+    body: report([
+      { contentType: 'application/pdf', data: Buffer.from(await scan.save()).toString('base64') },
+    ]),
+  });
+  const t2 = await finishedTask(`DiagnosticReport/${scanned.body.id}`);
+  expect(t2.status).toBe('completed');
+  const values = await Promise.all(outputsOf(t2, 'Observation').map((r) => read<Observation>(r)));
+  expect(values.map((o) => [o.code.coding?.[0]?.code, o.valueQuantity?.value]).sort()).toEqual(
+    [
+      ['2823-3', 6.8],
+      ['2951-2', 138],
+      ['critical-lab-value', 6.8],
+    ].sort(),
+  );
+});
+
+test('bad input fails its own run with a clear reason and no outputs; a rolled-back write starts nothing', async () => {
+  const cases: [string, DiagnosticReport['presentedForm'], RegExp][] = [
+    ['empty', [{ contentType: 'text/plain', data: '' }], /presentedForm\[0\] is empty/],
+    [
+      'corrupt pdf',
+      [{ contentType: 'application/pdf', data: Buffer.from('%PDF-1.7\nnot really').toString('base64') }],
+      /not a readable PDF/,
+    ],
+    [
+      'wrong type',
+      [{ contentType: 'application/zip', data: Buffer.from('PK\u0003\u0004').toString('base64') }],
+      /is not text, PDF or an image/,
+    ],
+    [
+      'huge image',
+      [
+        {
+          contentType: 'image/png',
+          data: (
+            await sharp({
+              create: { width: 9000, height: 9000, channels: 3, background: { r: 0, g: 0, b: 0 } },
+            })
+              .png()
+              .toBuffer()
+          ).toString('base64'),
+        },
+      ],
+      /9000×9000 pixels/,
+    ],
+  ];
+  for (const [name, form, reason] of cases) {
+    const dr = await fhirFetch(server, 'DiagnosticReport', { body: report(form) });
+    const task = await finishedTask(`DiagnosticReport/${dr.body.id}`);
+    expect([name, task.status]).toEqual([name, 'failed']);
+    expect(task.statusReason?.text).toMatch(reason);
+    expect(task.output).toEqual([{ type: { text: 'failure' }, valueReference: { reference: '#failure' } }]);
+    expect((task.contained?.[0] as { issue: { diagnostics: string }[] }).issue[0]?.diagnostics).toMatch(
+      reason,
+    );
+  }
+
+  const tasks = async (): Promise<number> =>
+    (await fhirFetch(server, 'Task?_summary=count')).body.total as number;
+  const before = await tasks();
+  const tx = await fhirFetch(server, '', {
+    body: {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { resource: report(text(REPORT)), request: { method: 'POST', url: 'DiagnosticReport' } },
+        {
+          resource: { resourceType: 'Observation', status: 'bogus' },
+          request: { method: 'POST', url: 'Observation' },
+        },
+      ],
+    },
+  });
+  expect(tx.status).toBeGreaterThanOrEqual(400);
+  expect(await tasks()).toBe(before);
+});
+
+test('a source stays deletable after its run; a de-identified compartment has its findings, not the Tasks', async () => {
+  const doc = await fhirFetch(server, 'DocumentReference', {
+    body: {
+      resourceType: 'DocumentReference',
+      status: 'current',
+      subject: { reference: `Patient/${patientId}` },
+      content: [
+        {
+          attachment: {
+            contentType: 'text/plain',
+            data: Buffer.from('Sodium 118 mmol/L').toString('base64'),
+          },
+        },
+      ],
+    },
+  });
+  const task = await finishedTask(`DocumentReference/${doc.body.id}`);
+  expect(task.status).toBe('completed');
+  // Its text output refers to the version it came from, so the document can still be deleted.
+  expect((await fhirFetch(server, `DocumentReference/${doc.body.id}`, { method: 'DELETE' })).status).toBe(
+    200,
+  );
+});
