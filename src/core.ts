@@ -85,11 +85,22 @@ export async function buildCore(
   );
   const textDeid = createTextDeidentifier(nerModels);
   const ocr = new OcrEngine();
-  const pipeline = createPipeline({ repo, ocr, clock, logger, jobs, fhirBase, repoDeps });
-  if (config.pipeline) hooks.push(pipeline.trigger);
-  await jobs.start([FHIR_ASYNC_QUEUE, pipeline.queue]);
+
   const deidProfiles = new DeidProfiles(createLibraryLoader(repo, registry, clock, fhirBase));
   const pseudonyms = config.deidKey && new Pseudonymizer(config.deidKey);
+  const pipeline = await createPipeline({
+    repo,
+    ocr,
+    clock,
+    logger,
+    jobs,
+    fhirBase,
+    repoDeps,
+    text: textDeid,
+    deidProfiles,
+  });
+  if (config.pipeline) hooks.push(pipeline.trigger);
+  await jobs.start([FHIR_ASYNC_QUEUE, pipeline.queue]);
   const fhir: FhirDeps = {
     repo,
     registry,

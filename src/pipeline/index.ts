@@ -3,15 +3,21 @@ import type { OcrEngine } from '../ocr';
 import type { Clock, Logger } from '../shared';
 import type { RepositoryDeps, WriteHook } from '../storage';
 import { Repository } from '../storage';
-import { CriticalLimits, LabCatalog } from '../terminology';
+import { CriticalLimits, LabCatalog, RedFlagMatcher } from '../terminology';
+import type { DeidProfiles, TextDeidentifier } from '../deid';
+import fs from 'node:fs';
+import path from 'node:path';
 import { createPdfReader } from './pdf';
 import { createPipelineRunner } from './runner';
 import { criticalValuesStage } from './stages/critical-values';
+import { deidentifyTextStage } from './stages/deidentify-text';
 import { extractTextStage } from './stages/extract-text';
+import { redFlagsStage } from './stages/red-flags';
 import { structureLabsStage } from './stages/structure-labs';
 import { createPipelineTrigger, PIPELINE_QUEUE } from './trigger';
 import type { Job, QueueSpec } from '../jobs';
 import type { RunJob, Stage } from './types';
+import { PIPELINE_ACCESS } from './types';
 
 export { PIPELINE_ACCESS, PIPELINE_SYSTEM } from './types';
 export { CRITICAL_FINDING_PROFILE } from './stages/critical-values';
@@ -24,8 +30,20 @@ export interface Pipeline {
   run: (job: Job<RunJob>) => Promise<object>;
 }
 
-/** The clinical pipeline: its trigger (a write hook), its queue, and the stages its workers run. */
-export function createPipeline(deps: {
+interface PipelineConfig {
+  name: string;
+  version: string;
+  stages: string[];
+  deidentify?: { profile?: string };
+}
+
+export const DEFAULT_PIPELINE = path.join(__dirname, '..', '..', 'profiles', 'pipeline', 'default.json');
+
+/**
+ * The clinical pipeline: its trigger (a write hook), its queue, and the stages its workers run,
+ * in the order its configuration (profiles/pipeline/*.json) lists them.
+ */
+export async function createPipeline(deps: {
   repo: Repository;
   repoDeps: RepositoryDeps;
   ocr: OcrEngine;
@@ -33,14 +51,34 @@ export function createPipeline(deps: {
   logger: Logger;
   jobs: JobQueue;
   fhirBase: string;
-}): Pipeline {
+  text: TextDeidentifier;
+  deidProfiles: DeidProfiles;
+  configFile?: string;
+}): Promise<Pipeline> {
+  const config = JSON.parse(fs.readFileSync(deps.configFile ?? DEFAULT_PIPELINE, 'utf8')) as PipelineConfig;
   const catalog = new LabCatalog();
   const limits = new CriticalLimits();
-  const stages: Stage[] = [
-    extractTextStage(deps.fhirBase, createPdfReader(deps.ocr)),
-    structureLabsStage(catalog),
-    criticalValuesStage(limits, catalog),
-  ];
+  const redFlags = new RedFlagMatcher();
+  const deidProfile = await deps.deidProfiles.resolve(
+    PIPELINE_ACCESS,
+    config.deidentify?.profile,
+    'pipeline deidentify.profile',
+  );
+  const known: Record<string, () => Stage> = {
+    'extract-text': () => extractTextStage(deps.fhirBase, createPdfReader(deps.ocr)),
+    'structure-labs': () => structureLabsStage(catalog),
+    'deidentify-text': () => deidentifyTextStage(deps.text, deidProfile),
+    'critical-values': () => criticalValuesStage(limits, catalog),
+    'red-flags': () => redFlagsStage(redFlags),
+  };
+  const stages = config.stages.map((name) => {
+    const make = known[name];
+    if (!make)
+      throw new Error(
+        `Pipeline ${config.name}: unknown stage ${name}; known: ${Object.keys(known).join(', ')}`,
+      );
+    return make();
+  });
   return {
     trigger: createPipelineTrigger(
       deps.jobs,
@@ -55,7 +93,13 @@ export function createPipeline(deps: {
       clock: deps.clock,
       logger: deps.logger,
       stages,
-      components: [`${limits.name} ${limits.version}`, 'loinc-labs 1', 'tesseract.js eng 4.0.0_best_int'],
+      components: [
+        `pipeline ${config.name} ${config.version}`,
+        `${limits.name} ${limits.version}`,
+        `${redFlags.name} ${redFlags.version}`,
+        'loinc-labs 1',
+        'tesseract.js eng 4.0.0_best_int',
+      ],
     }),
   };
 }

@@ -27,6 +27,8 @@ export interface ExtractedText {
   from: string;
   /** Mean OCR word confidence (0-100) when the text came from OCR. */
   ocrConfidence?: number;
+  /** Its de-identified copy, when the pipeline de-identifies text; text stages read this. */
+  deidentified?: { text: string; document: Reference<DocumentReference> };
 }
 
 /** One output a stage wants written; `key` makes its id stable per source. */

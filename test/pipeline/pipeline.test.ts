@@ -81,6 +81,14 @@ test('a lab report becomes text, coded values and a critical finding, each trace
   expect(task.status).toBe('completed');
   expect(task.focus?.reference).toBe(`DiagnosticReport/${dr.body.id}/_history/1`);
   expect(task.for?.reference).toBe(`Patient/${patientId}`);
+  // Clients find a source's runs with plain searches.
+  for (const query of [
+    `Task?focus=DiagnosticReport/${dr.body.id}`,
+    `Task?patient=Patient/${patientId}&status=completed`,
+  ]) {
+    const found = (await fhirFetch(server, query)).body as Bundle<Task>;
+    expect([query, found.entry?.some((e) => e.resource?.id === task.id)]).toEqual([query, true]);
+  }
 
   const [textRef] = outputsOf(task, 'DocumentReference');
   const doc = await read<DocumentReference>(textRef);
@@ -124,7 +132,7 @@ test('a lab report becomes text, coded values and a critical finding, each trace
   ]);
   expect(prov?.agent[0]?.who?.reference).toMatch(/^Device\/clinical-pipeline\/_history\/\d+$/);
   const audits = (await fhirFetch(server, `AuditEvent?entity=Task/${task.id ?? ''}`)).body as Bundle;
-  expect(audits.entry?.length).toBe(3);
+  expect(audits.entry?.length).toBe(5);
 });
 
 test('a new version of the report makes new versions of its outputs, not new resources', async () => {
@@ -290,4 +298,43 @@ test('a source stays deletable after its run; a de-identified compartment has it
   expect((await fhirFetch(server, `DocumentReference/${doc.body.id}`, { method: 'DELETE' })).status).toBe(
     200,
   );
+});
+
+test('red flags in a de-identified report: affirmed, uncertain, and negated or historical ones left out', async () => {
+  const note = [
+    'CHEST CT. Called to Dr. Hope Whitfield at 217-555-0142 on 03/04/2024.',
+    'FINDINGS: Large right tension pneumothorax with mediastinal shift.',
+    'No evidence of pulmonary embolism. History of stroke.',
+    'Possible early sepsis.',
+  ].join('\n');
+  const doc = await fhirFetch(server, 'DocumentReference', {
+    body: {
+      resourceType: 'DocumentReference',
+      status: 'current',
+      subject: { reference: `Patient/${patientId}` },
+      content: [{ attachment: { contentType: 'text/plain', data: Buffer.from(note).toString('base64') } }],
+    },
+  });
+  const task = await finishedTask(`DocumentReference/${doc.body.id}`);
+  expect(task.status).toBe('completed');
+  const docs = await Promise.all(outputsOf(task, 'DocumentReference').map((r) => read<DocumentReference>(r)));
+  const deid = docs.find((d) => d.type?.text === 'De-identified text');
+  const deidText = Buffer.from(deid?.content[0]?.attachment.data ?? '', 'base64').toString();
+  for (const phi of ['Whitfield', '555-0142', '03/04/2024']) expect(deidText).not.toContain(phi);
+  expect(deid?.relatesTo?.[0]).toMatchObject({ code: 'transforms' });
+
+  const findings = await Promise.all(outputsOf(task, 'Observation').map((r) => read<Observation>(r)));
+  const summary = findings.map((f) => [f.code.coding?.[0]?.code, f.interpretation?.[0]?.coding?.[0]?.code]);
+  expect(summary.sort()).toEqual(
+    [
+      ['36118008', 'AA'], // pneumothorax, affirmed
+      ['91302008', 'A'], // sepsis, possible
+    ].sort(),
+  );
+  const pneumothorax = findings.find((f) => f.code.coding?.[0]?.code === '36118008');
+  expect(pneumothorax?.derivedFrom?.[0]?.reference).toBe(`DocumentReference/${deid?.id ?? ''}`);
+  const span = pneumothorax?.extension?.find((e) => e.url.endsWith('text-span'))?.extension ?? [];
+  const start = span.find((e) => e.url === 'start')?.valueInteger ?? -1;
+  const end = span.find((e) => e.url === 'end')?.valueInteger ?? -1;
+  expect(deidText.slice(start, end)).toBe('tension pneumothorax');
 });
