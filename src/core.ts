@@ -82,6 +82,7 @@ export async function buildCore(
     config.databaseSchema ? `${config.databaseSchema}_jobs` : 'pgboss',
     logger,
     config.jobPollSeconds,
+    config.jobMaintenanceSeconds,
   );
   const textDeid = createTextDeidentifier(nerModels);
   const ocr = new OcrEngine();
@@ -98,6 +99,7 @@ export async function buildCore(
     repoDeps,
     text: textDeid,
     deidProfiles,
+    expireInSeconds: config.jobExpireSeconds,
   });
   if (config.pipeline) hooks.push(pipeline.trigger);
   await jobs.start([FHIR_ASYNC_QUEUE, pipeline.queue]);

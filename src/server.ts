@@ -6,6 +6,7 @@ import { createApp, createMetrics } from './http';
 import type { InFlight } from './http';
 import type { Clock, Logger } from './shared';
 import { systemClock } from './shared';
+import type { JobQueue } from './jobs';
 import type { Database, Repository } from './storage';
 
 export interface RunningServer {
@@ -13,6 +14,8 @@ export interface RunningServer {
   fhirBase: string;
   db: Database;
   repo: Repository;
+  /** The job queue (tests re-deliver jobs through it to check a run is idempotent). */
+  jobs: JobQueue;
   inFlight: InFlight;
   /** Stops accepting connections, lets in-flight requests finish, then closes the database. */
   close(): Promise<void>;
@@ -99,5 +102,5 @@ export async function startServer(
     })();
     return closing;
   };
-  return { url: baseUrl, fhirBase, db, repo, inFlight, close };
+  return { url: baseUrl, fhirBase, db, repo, jobs: core.jobs, inFlight, close };
 }

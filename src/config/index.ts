@@ -36,6 +36,10 @@ export interface Config {
   readonly pipeline: boolean;
   /** Jobs each process runs at once per queue; 0 makes an API-only process. */
   readonly workerConcurrency: number;
+  /** A running job not finished by then is taken as lost (its worker died) and retried. */
+  readonly jobExpireSeconds: number;
+  /** How often the queue looks for lost jobs and archives finished ones. */
+  readonly jobMaintenanceSeconds: number;
   /** How often an idle worker looks for new jobs. */
   readonly jobPollSeconds: number;
   /**
@@ -128,6 +132,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 25_000),
     pipeline: bool(env, 'PIPELINE', true),
     workerConcurrency: int(env, 'WORKER_CONCURRENCY', 2),
+    jobExpireSeconds: Math.max(1, int(env, 'JOB_EXPIRE_SECONDS', 900)),
+    jobMaintenanceSeconds: Math.max(1, int(env, 'JOB_MAINTENANCE_SECONDS', 120)),
     jobPollSeconds: Math.max(0.5, Number(env.JOB_POLL_SECONDS ?? 1) || 1),
     deidTargets: peers(env.DEID_TARGETS, 'DEID_TARGETS'),
     modelsDir: path.resolve(env.MODELS_DIR ?? path.join(__dirname, '..', '..', 'models')),

@@ -77,8 +77,15 @@ export class JobQueue {
     schema: string,
     private readonly logger: Logger,
     private readonly pollingIntervalSeconds = 1,
+    maintenanceIntervalSeconds = 120,
   ) {
-    this.boss = new PgBoss({ db: sqlOn(db), schema, supervise: true, schedule: false });
+    this.boss = new PgBoss({
+      db: sqlOn(db),
+      schema,
+      supervise: true,
+      schedule: false,
+      maintenanceIntervalSeconds,
+    });
     this.boss.on('error', (err: Error) => {
       // pg-boss reports its own maintenance failures here; they carry SQL, never job data.
       this.logger.error({ err: err.message }, 'job queue error');

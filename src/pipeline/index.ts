@@ -14,7 +14,7 @@ import { deidentifyTextStage } from './stages/deidentify-text';
 import { extractTextStage } from './stages/extract-text';
 import { redFlagsStage } from './stages/red-flags';
 import { structureLabsStage } from './stages/structure-labs';
-import { createPipelineTrigger, PIPELINE_QUEUE } from './trigger';
+import { createPipelineTrigger, pipelineQueue } from './trigger';
 import type { Job, QueueSpec } from '../jobs';
 import type { RunJob, Stage } from './types';
 import { PIPELINE_ACCESS } from './types';
@@ -54,7 +54,9 @@ export async function createPipeline(deps: {
   text: TextDeidentifier;
   deidProfiles: DeidProfiles;
   configFile?: string;
+  expireInSeconds: number;
 }): Promise<Pipeline> {
+  const queue = pipelineQueue(deps.expireInSeconds);
   const config = JSON.parse(fs.readFileSync(deps.configFile ?? DEFAULT_PIPELINE, 'utf8')) as PipelineConfig;
   const catalog = new LabCatalog();
   const limits = new CriticalLimits();
@@ -82,10 +84,11 @@ export async function createPipeline(deps: {
   return {
     trigger: createPipelineTrigger(
       deps.jobs,
+      queue.name,
       (executor, scope) => new Repository(deps.repoDeps, executor, scope),
       () => deps.clock.now(),
     ),
-    queue: PIPELINE_QUEUE,
+    queue,
     stages,
     run: createPipelineRunner({
       repo: deps.repo,

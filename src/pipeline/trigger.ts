@@ -5,14 +5,10 @@ import type { Executor, Repository, TxScope, WriteEvent, WriteHook } from '../st
 import type { RunJob } from './types';
 import { PIPELINE_ACCESS, PIPELINE_SYSTEM } from './types';
 
-export const PIPELINE_QUEUE: QueueSpec = {
-  name: 'clinical-pipeline',
-  retryLimit: 3,
-  retryDelay: 2,
-  retryBackoff: true,
-  // A worker killed mid-run leaves its job active: after this it is taken as lost and run again.
-  expireInSeconds: 15 * 60,
-};
+/** The queue; a worker killed mid-run leaves its job active until `expireInSeconds`, then it runs again. */
+export function pipelineQueue(expireInSeconds: number): QueueSpec {
+  return { name: 'clinical-pipeline', retryLimit: 3, retryDelay: 2, retryBackoff: true, expireInSeconds };
+}
 
 /** Whether a write is one the pipeline works on: reports, documents, lab values. */
 export function isTrigger(resource: Resource | undefined): boolean {
@@ -47,6 +43,7 @@ export function taskId(type: string, id: string, versionId: number): string {
  */
 export function createPipelineTrigger(
   jobs: JobQueue,
+  queue: string,
   repoFor: (executor: Executor, scope: TxScope) => Repository,
   now: () => Date,
 ): WriteHook {
@@ -86,7 +83,7 @@ export function createPipelineTrigger(
           };
           await repo.update(PIPELINE_ACCESS, task);
           const job: RunJob = { task: id, source };
-          await jobs.send(PIPELINE_QUEUE.name, job, { tx: event.executor });
+          await jobs.send(queue, job, { tx: event.executor });
         }
       });
       return Promise.resolve();

@@ -12,6 +12,8 @@ import { createLogger } from '../../src/shared';
 export interface TestServer extends RunningServer {
   logs: () => string;
   dataDir: string;
+  /** The PostgreSQL schema of this server's tables (PostgreSQL runs only). */
+  schema?: string;
 }
 
 /**
@@ -35,6 +37,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
   return {
     ...server,
     dataDir,
+    ...(schema && { schema }),
     logs: () => logText,
     close: async () => {
       await server.close();

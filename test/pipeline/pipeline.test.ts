@@ -135,6 +135,37 @@ test('a lab report becomes text, coded values and a critical finding, each trace
   expect(audits.entry?.length).toBe(5);
 });
 
+test('a job delivered again (at-least-once) writes nothing twice, even when it runs every stage again', async () => {
+  const dr = await fhirFetch(server, 'DiagnosticReport', {
+    body: report(text('Sodium 119 mmol/L (135-145) L')),
+  });
+  const source = `DiagnosticReport/${dr.body.id}`;
+  const done = await finishedTask(source);
+  const versions = async (): Promise<string[]> =>
+    Promise.all(
+      (done.output ?? []).map(
+        async (o) =>
+          `${o.valueReference?.reference ?? ''}@${(await read<Observation>(o.valueReference?.reference)).meta?.versionId ?? ''}`,
+      ),
+    );
+  const before = await versions();
+  const provenances = (await fhirFetch(server, 'Provenance?_summary=count')).body.total as number;
+  // As if the worker died after its commit but before the queue heard of it: the same job again,
+  // first with the Task still marked in progress, so every stage really runs a second time.
+  await server.repo.update(
+    { kind: 'system', actor: 'test', roles: ['system'] },
+    { ...done, status: 'in-progress' },
+  );
+  await server.jobs.send('clinical-pipeline', {
+    task: done.id,
+    source: { type: 'DiagnosticReport', id: dr.body.id, versionId: 1 },
+  });
+  const again = await finishedTask(source);
+  expect(again.status).toBe('completed');
+  expect(await versions()).toEqual(before);
+  expect((await fhirFetch(server, 'Provenance?_summary=count')).body.total).toBe(provenances);
+});
+
 test('a new version of the report makes new versions of its outputs, not new resources', async () => {
   const dr = await fhirFetch(server, 'DiagnosticReport', {
     body: report(text('Potassium 6.9 mmol/L (3.5-5.1) H')),
