@@ -45,7 +45,14 @@ function startWorker(server: TestServer): { child: ChildProcess; exited: Promise
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  return { child, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
+  return {
+    child,
+    exited: new Promise((resolve) =>
+      child.on('exit', (code) => {
+        resolve(code);
+      }),
+    ),
+  };
 }
 
 async function taskOf(server: TestServer, source: string): Promise<Task | undefined> {
