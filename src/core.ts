@@ -100,6 +100,7 @@ export async function buildCore(
     text: textDeid,
     deidProfiles,
     expireInSeconds: config.jobExpireSeconds,
+    registry,
   });
   if (config.pipeline) hooks.push(pipeline.trigger);
   await jobs.start([FHIR_ASYNC_QUEUE, pipeline.queue]);

@@ -11,6 +11,7 @@ import { searchInteraction } from './interactions/search';
 import { conditionalUpdateInteraction, updateInteraction } from './interactions/update';
 import { deidentifyOperation } from './operations/deidentify';
 import { deidentifyTextOperation } from './operations/deidentify-text';
+import { documentOperation } from './operations/document';
 import { validateOperation } from './operations/validate';
 import { assertValidId } from './http-semantics';
 import { assertKnownType } from './prepare';
@@ -21,6 +22,7 @@ import type { FhirHandler } from './types';
 const OPERATIONS: Record<string, FhirHandler> = {
   validate: validateOperation,
   deidentify: deidentifyOperation,
+  document: documentOperation,
 };
 const SYSTEM_OPERATIONS: Record<string, FhirHandler> = {
   'deidentify-text': deidentifyTextOperation,

@@ -8,6 +8,8 @@ import type { DeidProfiles, TextDeidentifier } from '../deid';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createPdfReader } from './pdf';
+import { createSummarizer } from './summarize';
+import type { SearchParamRegistry } from '../search';
 import { createPipelineRunner } from './runner';
 import { criticalValuesStage } from './stages/critical-values';
 import { deidentifyTextStage } from './stages/deidentify-text';
@@ -35,6 +37,8 @@ interface PipelineConfig {
   version: string;
   stages: string[];
   deidentify?: { profile?: string };
+  /** Whether runs rebuild the patient's summary Composition (default true). */
+  summarize?: boolean;
 }
 
 export const DEFAULT_PIPELINE = path.join(__dirname, '..', '..', 'profiles', 'pipeline', 'default.json');
@@ -55,6 +59,7 @@ export async function createPipeline(deps: {
   deidProfiles: DeidProfiles;
   configFile?: string;
   expireInSeconds: number;
+  registry: SearchParamRegistry;
 }): Promise<Pipeline> {
   const queue = pipelineQueue(deps.expireInSeconds);
   const config = JSON.parse(fs.readFileSync(deps.configFile ?? DEFAULT_PIPELINE, 'utf8')) as PipelineConfig;
@@ -96,6 +101,9 @@ export async function createPipeline(deps: {
       clock: deps.clock,
       logger: deps.logger,
       stages,
+      ...(config.summarize !== false && {
+        summarize: createSummarizer(deps.registry, deps.fhirBase, deps.clock, redFlags),
+      }),
       components: [
         `pipeline ${config.name} ${config.version}`,
         `${limits.name} ${limits.version}`,

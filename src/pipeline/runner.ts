@@ -1,6 +1,7 @@
 import type {
   AuditEvent,
   DiagnosticReport,
+  Encounter,
   Device,
   Observation,
   OperationOutcome,
@@ -16,6 +17,7 @@ import type { OcrEngine } from '../ocr';
 import type { Clock, Logger } from '../shared';
 import { FhirError, stableUuid } from '../shared';
 import type { Repository } from '../storage';
+import type { SummarizeFn } from './summarize';
 import type { RunJob, Stage, StageContext, StageOutput } from './types';
 import { PIPELINE_ACCESS, PIPELINE_SYSTEM, PipelineInputError } from './types';
 
@@ -29,6 +31,8 @@ export interface RunnerDeps {
   stages: readonly Stage[];
   /** Tables and models the stages use, named with their versions, for the Device. */
   components: readonly string[];
+  /** Rebuilds the patient's (and the encounter's) summary inside the run's transaction. */
+  summarize?: SummarizeFn;
 }
 
 interface Pending {
@@ -139,6 +143,7 @@ async function runStages(
     ? await repo.readStored(PIPELINE_ACCESS, 'Patient', subject.slice(8))
     : undefined;
   const sourceTime = source.meta?.lastUpdated ?? deps.clock.now().toISOString();
+  const encounter = (source as { encounter?: Reference<Encounter> }).encounter;
   const pending: Pending[] = [];
   const ctx: StageContext = {
     source,
@@ -192,30 +197,23 @@ async function runStages(
     });
     const agent = { reference: `Device/${DEVICE_ID}/_history/${device.resource.meta?.versionId ?? ''}` };
     const taskOutputs: TaskOutput[] = [];
-    for (const p of pending) {
-      const written = await tx.update(PIPELINE_ACCESS, {
-        ...p.output.resource,
-        id: p.id,
-        identifier: [{ system: PIPELINE_SYSTEM, value: `${p.stage.name}|${p.output.key}` }],
-      } as Resource);
-      const ref = `${written.resource.resourceType}/${p.id}`;
-      taskOutputs.push({ type: { text: p.stage.name }, valueReference: { reference: ref } });
-      if (!written.changed && !written.created) continue;
+    const record = async (
+      resource: Resource,
+      stage: string,
+      activity: string,
+      sources: Reference[],
+    ): Promise<void> => {
+      const written = await tx.update(PIPELINE_ACCESS, resource);
+      const ref = `${resource.resourceType}/${resource.id ?? ''}`;
+      taskOutputs.push({ type: { text: stage }, valueReference: { reference: ref } });
+      if (!written.changed && !written.created) return;
       const version = written.resource.meta?.versionId ?? '';
       await tx.update<Provenance>(PIPELINE_ACCESS, {
         resourceType: 'Provenance',
         id: stableUuid(`pipeline-provenance|${ref}|${version}`),
         target: [{ reference: `${ref}/_history/${version}` }],
         recorded: deps.clock.now().toISOString(),
-        activity: {
-          coding: [
-            {
-              system: PIPELINE_SYSTEM,
-              code: p.stage.name,
-              display: `pipeline stage ${p.stage.name} ${p.stage.version}`,
-            },
-          ],
-        },
+        activity: { coding: [{ system: PIPELINE_SYSTEM, code: stage, display: activity }] },
         agent: [
           {
             type: {
@@ -229,11 +227,40 @@ async function runStages(
             who: agent,
           },
         ],
-        entity: [sourceRef, ...(p.output.derivedFrom ?? [])].map((what) => ({
-          role: 'source' as const,
-          what,
-        })),
+        entity: sources.map((what) => ({ role: 'source' as const, what })),
       });
+    };
+    for (const p of pending)
+      await record(
+        withEncounter(
+          {
+            ...p.output.resource,
+            id: p.id,
+            identifier: [{ system: PIPELINE_SYSTEM, value: `${p.stage.name}|${p.output.key}` }],
+          } as Resource,
+          encounter,
+        ),
+        p.stage.name,
+        `pipeline stage ${p.stage.name} ${p.stage.version}`,
+        [sourceRef, ...(p.output.derivedFrom ?? [])],
+      );
+    if (deps.summarize && ctx.patient?.reference) {
+      const scopes = [
+        { patient: ctx.patient.reference },
+        ...(encounter?.reference ? [{ patient: ctx.patient.reference, encounter: encounter.reference }] : []),
+      ];
+      for (const scope of scopes) {
+        const composition = await deps.summarize(tx, scope, sourceTime);
+        const inputs = [
+          ...new Set(
+            (composition.section ?? []).flatMap((s) => (s.entry ?? []).map((e) => e.reference ?? '')),
+          ),
+        ].map((reference) => ({ reference }));
+        await record(composition, 'summarize', 'pipeline summary 1 (TextRank by ts-textrank)', [
+          sourceRef,
+          ...inputs,
+        ]);
+      }
     }
     for (const stage of deps.stages)
       await tx.update<AuditEvent>(PIPELINE_ACCESS, {
@@ -268,4 +295,13 @@ async function runStages(
     });
   });
   return pending.length;
+}
+
+/** Outputs belong to the source's encounter too, so an encounter's summary can find them. */
+function withEncounter(resource: Resource, encounter: Reference<Encounter> | undefined): Resource {
+  if (!encounter?.reference) return resource;
+  if (resource.resourceType === 'Observation') return { ...resource, encounter };
+  if (resource.resourceType === 'DocumentReference')
+    return { ...resource, context: { ...resource.context, encounter: [encounter] } };
+  return resource;
 }

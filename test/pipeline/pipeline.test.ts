@@ -1,5 +1,6 @@
 import type {
   Bundle,
+  Composition,
   DiagnosticReport,
   DocumentReference,
   Observation,
@@ -368,4 +369,96 @@ test('red flags in a de-identified report: affirmed, uncertain, and negated or h
   const start = span.find((e) => e.url === 'start')?.valueInteger ?? -1;
   const end = span.find((e) => e.url === 'end')?.valueInteger ?? -1;
   expect(deidText.slice(start, end)).toBe('tension pneumothorax');
+});
+
+test('one summary per patient and per encounter: ordered sections, severity classes, sentences that lead back to the file', async () => {
+  const patient = (
+    await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient', birthDate: '1961-06-01' } })
+  ).body.id as string;
+  const encounter = (
+    await fhirFetch(server, 'Encounter', {
+      body: {
+        resourceType: 'Encounter',
+        status: 'finished',
+        class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'EMER' },
+        subject: { reference: `Patient/${patient}` },
+      },
+    })
+  ).body.id as string;
+  const labs = await fhirFetch(server, 'DiagnosticReport', {
+    body: {
+      ...report(text('Potassium 6.8 mmol/L (3.5-5.1) H\nSodium 130 mmol/L (135-145) L')),
+      subject: { reference: `Patient/${patient}` },
+      encounter: { reference: `Encounter/${encounter}` },
+    },
+  });
+  const note = [
+    'Seen by Dr. Hope Whitfield in the emergency department.',
+    'The patient has a large right tension pneumothorax with mediastinal shift.',
+    'A chest tube was placed and the lung re-expanded on the repeat film.',
+    'There is no evidence of pulmonary embolism on the CT angiogram.',
+  ].join(' ');
+  const doc = await fhirFetch(server, 'DocumentReference', {
+    body: {
+      resourceType: 'DocumentReference',
+      status: 'current',
+      subject: { reference: `Patient/${patient}` },
+      content: [{ attachment: { contentType: 'text/plain', data: Buffer.from(note).toString('base64') } }],
+    },
+  });
+  await finishedTask(`DiagnosticReport/${labs.body.id}`);
+  const last = await finishedTask(`DocumentReference/${doc.body.id}`);
+  expect(last.status).toBe('completed');
+
+  const found = (await fhirFetch(server, `Composition?subject=Patient/${patient}`))
+    .body as Bundle<Composition>;
+  const compositions = (found.entry ?? []).map((e) => e.resource as Composition);
+  expect(compositions).toHaveLength(2);
+  const whole = compositions.find((c) => !c.encounter);
+  const visit = compositions.find((c) => c.encounter?.reference === `Encounter/${encounter}`);
+  expect(whole?.status).toBe('preliminary');
+  expect(whole?.section?.map((s) => s.title)).toEqual([
+    'Critical findings',
+    'Abnormal labs',
+    'Reports and notes',
+    'Imaging',
+  ]);
+  const [critical, abnormal, notes, imaging] = whole?.section ?? [];
+  expect(critical?.text?.div).toContain('class="critical"');
+  expect(critical?.entry?.length).toBeGreaterThanOrEqual(2); // the potassium and the pneumothorax, with their evidence
+  expect(abnormal?.text?.div).toContain('class="abnormal"');
+  expect(imaging?.emptyReason?.coding?.[0]?.code).toBe('nilknown');
+  expect(notes?.text?.div).toContain('tension pneumothorax');
+  expect(JSON.stringify(whole)).not.toContain('Whitfield');
+  // The encounter's summary holds the encounter's lab report, not the note written outside it.
+  const cites = (c: Composition | undefined): string[] => [
+    ...new Set((c?.section?.[2]?.entry ?? []).map((e) => e.reference ?? '')),
+  ];
+  expect(cites(whole)).toHaveLength(2);
+  expect(cites(visit)).toHaveLength(1);
+  expect(cites(whole)).toContain(cites(visit)[0]);
+  expect(visit?.section?.[2]?.text?.div).not.toContain('pneumothorax');
+  expect(visit?.section?.[0]?.entry?.length).toBeGreaterThanOrEqual(1);
+
+  // From a sentence back to the original file.
+  const cited = cites(whole).find((r) => r !== cites(visit)[0]);
+  const deid = await read<DocumentReference>(cited);
+  const extracted = await read<DocumentReference>(deid.relatesTo?.[0]?.target.reference);
+  const original = await read<DocumentReference>(extracted.context?.related?.[0]?.reference);
+  expect(Buffer.from(original.content[0]?.attachment.data ?? '', 'base64').toString()).toBe(note);
+
+  const document = await fhirFetch(server, `Composition/${whole?.id ?? ''}/$document`);
+  expect(document.status).toBe(200);
+  const bundle = document.body as Bundle;
+  expect(bundle.type).toBe('document');
+  expect(bundle.entry?.[0]?.resource?.resourceType).toBe('Composition');
+  const included = new Set(
+    bundle.entry?.map((e) => `${e.resource?.resourceType ?? ''}/${e.resource?.id ?? ''}`),
+  );
+  expect(included.has(`Patient/${patient}`)).toBe(true);
+  expect(included.has('Device/clinical-pipeline')).toBe(true);
+  for (const s of whole?.section ?? [])
+    for (const e of s.entry ?? [])
+      expect([e.reference, included.has(e.reference ?? '')]).toEqual([e.reference, true]);
+  expect((await fhirFetch(server, `Patient/${patient}/$document`)).status).toBe(400);
 });
