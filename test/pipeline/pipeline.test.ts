@@ -121,6 +121,26 @@ test('a lab report becomes text, coded values and a critical finding, each trace
     'urn:fhir-dicomweb-server:StructureDefinition/critical-finding',
   ]);
   const kRef = outputsOf(task, 'Observation').find((r) => r.endsWith(k?.id ?? '-'));
+  // The finding conforms to the profile published in profiles/critical-finding.json ...
+  const profileUrl = 'urn:fhir-dicomweb-server:StructureDefinition/critical-finding';
+  const errors = async (o: Observation): Promise<string[]> =>
+    (
+      (
+        await fhirFetch(server, `Observation/$validate?profile=${encodeURIComponent(profileUrl)}`, {
+          body: o,
+        })
+      ).body as {
+        issue: { severity: string; expression?: string[] }[];
+      }
+    ).issue
+      .filter((i) => i.severity === 'error')
+      .flatMap((i) => i.expression ?? ['?']);
+  expect(await errors(critical[0] as Observation)).toEqual([]);
+  // ... which a finding without its evidence or interpretation does not.
+  const { derivedFrom: _d, interpretation: _i, ...bare } = critical[0] as Observation;
+  expect(await errors(bare)).toEqual(
+    expect.arrayContaining([expect.stringMatching(/derivedFrom/), expect.stringMatching(/interpretation/)]),
+  );
   expect(critical[0]?.derivedFrom?.[0]?.reference).toBe(kRef);
 
   // From the finding back to the file: Provenance names the report and the value as sources.
