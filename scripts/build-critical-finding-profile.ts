@@ -45,4 +45,7 @@ const profile: StructureDefinition = {
     element: Object.entries(constrain).map(([p, c]) => ({ id: p, path: p, ...c })),
   },
 };
-fs.writeFileSync(path.join(__dirname, '..', 'profiles', 'critical-finding.json'), `${JSON.stringify(profile, null, 2)}\n`);
+fs.writeFileSync(
+  path.join(__dirname, '..', 'profiles', 'critical-finding.json'),
+  `${JSON.stringify(profile, null, 2)}\n`,
+);
