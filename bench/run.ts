@@ -1,11 +1,13 @@
 import { deidBench } from './deid';
 import { dicomwebBench } from './dicomweb';
 import { ingestBench } from './ingest';
+import { pipelineBench } from './pipeline';
 
 const BENCHES: Record<string, () => Promise<void>> = {
   deid: deidBench,
   dicomweb: dicomwebBench,
   ingest: ingestBench,
+  pipeline: pipelineBench,
 };
 
 const name = process.argv[2] ?? '';

@@ -85,7 +85,8 @@ export async function buildCore(
     config.jobMaintenanceSeconds,
   );
   const textDeid = createTextDeidentifier(nerModels);
-  const ocr = new OcrEngine();
+  // One OCR thread per concurrent job, so pipeline workers do not queue behind each other.
+  const ocr = new OcrEngine(undefined, Math.max(1, config.workerConcurrency));
 
   const deidProfiles = new DeidProfiles(createLibraryLoader(repo, registry, clock, fhirBase));
   const pseudonyms = config.deidKey && new Pseudonymizer(config.deidKey);

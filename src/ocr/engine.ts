@@ -30,21 +30,38 @@ export function defaultLangPath(): string {
   return path.join(path.dirname(require.resolve('@tesseract.js-data/eng/package.json')), '4.0.0_best_int');
 }
 
+/** One tesseract worker thread and the calls queued on it. */
+interface Slot {
+  worker?: Promise<Tesseract.Worker>;
+  queue: Promise<unknown>;
+  pending: number;
+}
+
 /**
- * OCR with tesseract.js from a local model. The worker (a WebAssembly tesseract in a worker
- * thread) starts on first use and runs one image at a time; calls queue behind each other, so the
- * layout set for one image cannot leak into another.
+ * OCR with tesseract.js from a local model. Each worker (a WebAssembly tesseract in a worker
+ * thread) starts on first use and reads one image at a time; a call goes to the least busy one,
+ * and calls on one worker queue behind each other, so the layout set for one image cannot leak
+ * into another.
  */
 export class OcrEngine {
-  private worker?: Promise<Tesseract.Worker>;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly slots: Slot[];
 
-  constructor(private readonly langPath: string = defaultLangPath()) {}
+  constructor(
+    private readonly langPath: string = defaultLangPath(),
+    workers = 1,
+  ) {
+    this.slots = Array.from({ length: Math.max(1, workers) }, () => ({
+      queue: Promise.resolve(),
+      pending: 0,
+    }));
+  }
 
   /** Recognises a PNG, JPEG, BMP or TIFF image. */
   recognize(image: Buffer, layout: OcrLayout = 'document'): Promise<OcrResult> {
-    const run = this.queue.then(async () => {
-      const worker = await this.start();
+    const slot = this.slots.reduce((a, b) => (b.pending < a.pending ? b : a));
+    slot.pending++;
+    const run = slot.queue.then(async () => {
+      const worker = await this.start(slot);
       await worker.setParameters({
         tessedit_pageseg_mode: layout === 'sparse' ? PSM.SPARSE_TEXT : PSM.AUTO,
       });
@@ -56,22 +73,28 @@ export class OcrEngine {
             for (const w of line.words) words.push({ text: w.text, confidence: w.confidence, bbox: w.bbox });
       return { text: data.text, confidence: data.confidence, words };
     });
-    this.queue = run.catch(() => undefined);
+    slot.queue = run
+      .catch(() => undefined)
+      .finally(() => {
+        slot.pending--;
+      });
     return run;
   }
 
   async close(): Promise<void> {
-    const worker = this.worker;
-    this.worker = undefined;
-    if (worker) await (await worker).terminate();
+    for (const slot of this.slots) {
+      const worker = slot.worker;
+      slot.worker = undefined;
+      if (worker) await (await worker).terminate();
+    }
   }
 
-  private start(): Promise<Tesseract.Worker> {
-    this.worker ??= createWorker('eng', 1, {
+  private start(slot: Slot): Promise<Tesseract.Worker> {
+    slot.worker ??= createWorker('eng', 1, {
       langPath: this.langPath,
       gzip: true,
       cacheMethod: 'none',
     });
-    return this.worker;
+    return slot.worker;
   }
 }

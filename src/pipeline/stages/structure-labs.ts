@@ -23,12 +23,13 @@ export interface LabLine {
 
 /**
  * Lines such as "Potassium 6.8 mmol/L (3.5-5.1) H" or "K+: 6.8 mmol/L 3.5 - 5.1 HIGH": a name
- * from the catalogue at the start of the line, a number, an optional unit, range and flag.
+ * from the catalogue at the start of the line (after at most three stray marks, which OCR reads
+ * into speckles), a number, an optional unit, range and flag.
  */
 export function parseLabLines(text: string, catalog: LabCatalog): LabLine[] {
   const names = catalog.aliases.map((a) => a.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
   const re = new RegExp(
-    `^\\s*(${names})(?![A-Za-z0-9])\\s*[:=]?\\s*(${NUMBER})\\s*(${UNIT})?\\s*(?:\\(?\\s*(?:ref(?:erence)?\\.?\\s*(?:range)?:?\\s*)?(${NUMBER})\\s*[-–]\\s*(${NUMBER})\\s*\\)?)?\\s*(HH|LL|H|L|HIGH|LOW|CRIT(?:ICAL)?|A)?\\b`,
+    `^\\s*[^\\sA-Za-z0-9]{0,3}\\s*(${names})(?![A-Za-z0-9])\\s*[:=]?\\s*(${NUMBER})\\s*(${UNIT})?\\s*(?:\\(?\\s*(?:ref(?:erence)?\\.?\\s*(?:range)?:?\\s*)?(${NUMBER})\\s*[-–]\\s*(${NUMBER})\\s*\\)?)?\\s*(HH|LL|H|L|HIGH|LOW|CRIT(?:ICAL)?|A)?\\b`,
     'i',
   );
   const out: LabLine[] = [];
