@@ -72,7 +72,7 @@ export async function createPipeline(deps: {
     'pipeline deidentify.profile',
   );
   const known: Record<string, () => Stage> = {
-    'extract-text': () => extractTextStage(deps.fhirBase, createPdfReader(deps.ocr)),
+    'extract-text': () => extractTextStage(deps.fhirBase, catalog, createPdfReader(deps.ocr)),
     'structure-labs': () => structureLabsStage(catalog),
     'deidentify-text': () => deidentifyTextStage(deps.text, deidProfile),
     'critical-values': () => criticalValuesStage(limits, catalog),

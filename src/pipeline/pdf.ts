@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { OcrEngine } from '../ocr';
+import { forOcr } from './stages/extract-text';
 import { PipelineInputError } from './types';
 
 const run = promisify(execFile);
@@ -66,7 +67,7 @@ export function createPdfReader(
         const content = await (await doc.getPage(n)).getTextContent();
         let page = content.items.map((i) => `${i.str ?? ''}${i.hasEOL ? '\n' : ''}`).join('');
         if (page.trim() === '') {
-          const scanned = await ocr.recognize(await rasterise(bytes, n), 'document');
+          const scanned = await ocr.recognize(await forOcr(await rasterise(bytes, n)), 'document');
           page = scanned.text;
           confidences.push(scanned.confidence);
         }

@@ -138,6 +138,8 @@ async function runStages(
   const { type, id, versionId } = job.source;
   const source = await repo.vread(PIPELINE_ACCESS, type, id, String(versionId));
   const sourceRef = { reference: `${type}/${id}/_history/${versionId}` };
+  // A run started by a new version of the source's Binary names that version as a source too.
+  const because = job.because ? [{ reference: job.because }] : [];
   const subject = (source as { subject?: Reference }).subject?.reference;
   const patient = subject?.startsWith('Patient/')
     ? await repo.readStored(PIPELINE_ACCESS, 'Patient', subject.slice(8))
@@ -242,7 +244,7 @@ async function runStages(
         ),
         p.stage.name,
         `pipeline stage ${p.stage.name} ${p.stage.version}`,
-        [sourceRef, ...(p.output.derivedFrom ?? [])],
+        [sourceRef, ...because, ...(p.output.derivedFrom ?? [])],
       );
     if (deps.summarize && ctx.patient?.reference) {
       const scopes = [

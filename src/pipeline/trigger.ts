@@ -2,6 +2,7 @@ import type { Resource, Task } from '@medplum/fhirtypes';
 import type { JobQueue, QueueSpec } from '../jobs';
 import { stableUuid } from '../shared';
 import type { Executor, Repository, TxScope, WriteEvent, WriteHook } from '../storage';
+import { findReferrers } from '../storage';
 import type { RunJob } from './types';
 import { PIPELINE_ACCESS, PIPELINE_SYSTEM } from './types';
 
@@ -9,6 +10,9 @@ import { PIPELINE_ACCESS, PIPELINE_SYSTEM } from './types';
 export function pipelineQueue(expireInSeconds: number): QueueSpec {
   return { name: 'clinical-pipeline', retryLimit: 3, retryDelay: 2, retryBackoff: true, expireInSeconds };
 }
+
+/** A source written in this transaction, or a Binary whose new version reruns its referrers. */
+type Pending = RunJob['source'] | { binary: string; versionId: number };
 
 /** Whether a write is one the pipeline works on: reports, documents, lab values. */
 export function isTrigger(resource: Resource | undefined): boolean {
@@ -32,8 +36,8 @@ function patientOf(resource: Resource): string | undefined {
   return ref?.startsWith('Patient/') ? ref : undefined;
 }
 
-export function taskId(type: string, id: string, versionId: number): string {
-  return stableUuid(`pipeline-task|${type}/${id}|${versionId}`);
+export function taskId(type: string, id: string, versionId: number, because?: string): string {
+  return stableUuid(`pipeline-task|${type}/${id}|${versionId}${because ? `|${because}` : ''}`);
 }
 
 /**
@@ -50,25 +54,55 @@ export function createPipelineTrigger(
   return {
     afterWrite(event: WriteEvent): Promise<void> {
       if (event.kind === 'delete' || event.access.actor === PIPELINE_ACCESS.actor) return Promise.resolve();
-      if (!isTrigger(event.resource)) return Promise.resolve();
-      const sources = event.scope.bag('pipeline-sources', () => new Map<string, RunJob['source']>());
-      const key = `${event.resourceType}/${event.id}`;
+      const binaryUpdate = event.kind === 'update' && event.resourceType === 'Binary';
+      if (!binaryUpdate && !isTrigger(event.resource)) return Promise.resolve();
+      const sources = event.scope.bag('pipeline-sources', () => new Map<string, Pending>());
       const first = sources.size === 0;
       // A transaction writing the same resource twice runs the pipeline once, on the last version.
-      sources.set(key, { type: event.resourceType, id: event.id, versionId: event.versionId });
+      if (binaryUpdate) sources.set(`Binary/${event.id}`, { binary: event.id, versionId: event.versionId });
+      else
+        sources.set(`${event.resourceType}/${event.id}`, {
+          type: event.resourceType,
+          id: event.id,
+          versionId: event.versionId,
+        });
       if (!first) return Promise.resolve();
       event.scope.beforeCommit(async () => {
         const repo = repoFor(event.executor, event.scope);
-        for (const source of sources.values()) {
-          const id = taskId(source.type, source.id, source.versionId);
+        const runs: { source: RunJob['source']; because?: string }[] = [];
+        for (const [key, s] of sources) {
+          if (!('binary' in s)) {
+            runs.push({ source: s });
+            continue;
+          }
+          // A new version of a Binary reruns the reports and documents whose attachment it is.
+          for (const ref of await findReferrers(await repo.reader(), 'Binary', s.binary, 100)) {
+            const [type = '', id = ''] = ref.split('/');
+            const stored = await repo.readStored(PIPELINE_ACCESS, type, id);
+            if (!stored?.content || !isTrigger(JSON.parse(stored.content) as Resource) || sources.has(ref))
+              continue;
+            runs.push({
+              source: { type, id, versionId: stored.versionId },
+              because: `${key}/_history/${s.versionId}`,
+            });
+          }
+        }
+        for (const { source, because } of runs) {
+          const id = taskId(source.type, source.id, source.versionId, because);
           const stored = await repo.readStored(PIPELINE_ACCESS, source.type, source.id);
           const patient = stored?.content ? patientOf(JSON.parse(stored.content) as Resource) : undefined;
           const task: Task = {
             resourceType: 'Task',
             id,
             identifier: [
-              { system: PIPELINE_SYSTEM, value: `${source.type}/${source.id}/_history/${source.versionId}` },
+              {
+                system: PIPELINE_SYSTEM,
+                value: `${source.type}/${source.id}/_history/${source.versionId}${because ? `;${because}` : ''}`,
+              },
             ],
+            ...(because && {
+              input: [{ type: { text: 'changed attachment' }, valueReference: { reference: because } }],
+            }),
             status: 'requested',
             intent: 'order',
             code: {
@@ -82,7 +116,7 @@ export function createPipelineTrigger(
             businessStatus: { text: 'queued' },
           };
           await repo.update(PIPELINE_ACCESS, task);
-          const job: RunJob = { task: id, source };
+          const job: RunJob = { task: id, source, ...(because && { because }) };
           await jobs.send(queue, job, { tx: event.executor });
         }
       });

@@ -16,6 +16,8 @@ export const PIPELINE_SYSTEM = 'urn:fhir-dicomweb-server:pipeline';
 export interface RunJob {
   task: string;
   source: { type: string; id: string; versionId: number };
+  /** What started the run when it was not a write of the source: a new version of its Binary. */
+  because?: string;
 }
 
 /** Text a stage found, with where it came from (for derivedFrom and review). */

@@ -39,7 +39,11 @@ export function parseLocalReference(
   return m?.[1] && m[2] ? { type: m[1], id: m[2], versioned: m[3] !== undefined } : undefined;
 }
 
-/** Every local literal reference anywhere in a resource, contained resources excluded. */
+/**
+ * Every local literal reference anywhere in a resource, contained resources excluded, and every
+ * attachment `url` naming a Binary on this server: a report's PDF kept as a Binary is part of it,
+ * so the Binary cannot be deleted under it and a new version of it is found from the report.
+ */
 export function collectLocalReferences(resource: object, fhirBase: string): LocalReference[] {
   const out: LocalReference[] = [];
   const rootType = (resource as { resourceType?: string }).resourceType ?? 'Resource';
@@ -55,6 +59,10 @@ export function collectLocalReferences(resource: object, fhirBase: string): Loca
         const parsed = parseLocalReference(value, fhirBase);
         if (parsed)
           out.push({ targetType: parsed.type, targetId: parsed.id, path, versioned: parsed.versioned });
+      } else if (key === 'url' && typeof value === 'string' && /(^|\/)Binary\/[^/]+$/.test(value)) {
+        const parsed = parseLocalReference(value, fhirBase);
+        if (parsed?.type === 'Binary')
+          out.push({ targetType: 'Binary', targetId: parsed.id, path: `${path}.url`, versioned: false });
       } else if (typeof value === 'object' && value !== null) {
         walk(value, `${path}.${key}`);
       }

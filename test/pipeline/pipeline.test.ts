@@ -297,6 +297,16 @@ test('bad input fails its own run with a clear reason and no outputs; a rolled-b
       /9000×9000 pixels/,
     ],
   ];
+  cases.push(
+    [
+      'german',
+      text(
+        'Der Patient wurde heute in der Notaufnahme gesehen. Kalium 6,8 mmol/l erhöht. Die Nierenfunktion ist eingeschränkt, eine Kontrolle der Elektrolyte wird morgen empfohlen. Keine Hinweise auf einen Pneumothorax. Der Patient ist wach und orientiert und hat keine Schmerzen.',
+      ),
+      /does not appear to be English/,
+    ],
+    ['chinese', text('患者今日于急诊就诊。血钾6.8毫摩尔每升，升高。'), /non-Latin script/],
+  );
   for (const [name, form, reason] of cases) {
     const dr = await fhirFetch(server, 'DiagnosticReport', { body: report(form) });
     const task = await finishedTask(`DiagnosticReport/${dr.body.id}`);
@@ -481,4 +491,44 @@ test('one summary per patient and per encounter: ordered sections, severity clas
     for (const e of s.entry ?? [])
       expect([e.reference, included.has(e.reference ?? '')]).toEqual([e.reference, true]);
   expect((await fhirFetch(server, `Patient/${patient}/$document`)).status).toBe(400);
+});
+
+test('a report whose PDF is a Binary: the Binary is part of it, and a new version of the Binary reruns the report', async () => {
+  const binary = await fhirFetch(server, 'Binary', {
+    body: {
+      resourceType: 'Binary',
+      contentType: 'text/plain',
+      data: Buffer.from('Potassium 4.0 mmol/L (3.5-5.1)').toString('base64'),
+    },
+  });
+  const dr = await fhirFetch(server, 'DiagnosticReport', {
+    body: report([{ contentType: 'text/plain', url: `Binary/${binary.body.id}` }]),
+  });
+  const first = await finishedTask(`DiagnosticReport/${dr.body.id}`);
+  const [k] = await Promise.all(outputsOf(first, 'Observation').map((r) => read<Observation>(r)));
+  expect(k?.valueQuantity?.value).toBe(4);
+  // The Binary cannot be deleted from under its report ...
+  expect((await fhirFetch(server, `Binary/${binary.body.id}`, { method: 'DELETE' })).status).toBe(409);
+  // ... and its new version runs the report again: the same Observation, a new version of it.
+  const update = await fhirFetch(server, `Binary/${binary.body.id}`, {
+    method: 'PUT',
+    body: {
+      resourceType: 'Binary',
+      id: binary.body.id,
+      contentType: 'text/plain',
+      data: Buffer.from('Potassium 6.6 mmol/L (3.5-5.1) H').toString('base64'),
+    },
+  });
+  expect(update.status).toBe(200);
+  const query = `Task?identifier=${encodeURIComponent(`${PIPELINE}|DiagnosticReport/${dr.body.id}/_history/1;Binary/${binary.body.id}/_history/2`)}`;
+  let rerun: Task | undefined;
+  for (let i = 0; i < 120 && rerun?.status !== 'completed'; i++) {
+    rerun = ((await fhirFetch(server, query)).body as Bundle<Task>).entry?.[0]?.resource;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  expect(rerun?.input?.[0]?.valueReference?.reference).toBe(`Binary/${binary.body.id}/_history/2`);
+  const after = await read<Observation>(outputsOf(first, 'Observation')[0]);
+  expect(after.valueQuantity?.value).toBe(6.6);
+  expect(after.meta?.versionId).toBe('2');
+  expect(outputsOf(rerun as Task, 'Observation').some((r) => r.includes(k?.id ?? '-'))).toBe(true);
 });
