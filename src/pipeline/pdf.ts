@@ -4,10 +4,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { OcrEngine } from '../ocr';
-import { forOcr } from './stages/extract-text';
+import type { ScannedPage } from './searchable-pdf';
+import { forOcr, pixelSize } from './images';
 import { PipelineInputError } from './types';
 
 const run = promisify(execFile);
+
+export interface PdfText {
+  text: string;
+  ocrConfidence?: number;
+  /** Pages that had no text layer, as read by OCR. */
+  scans: ScannedPage[];
+}
 /** Resolution scanned pages are rasterised at for OCR. */
 const OCR_DPI = 300;
 
@@ -38,9 +46,7 @@ interface PdfJs {
  * rasterised by poppler's pdftoppm and read by OCR. Encrypted and unreadable files are input
  * errors, reported as such.
  */
-export function createPdfReader(
-  ocr: OcrEngine,
-): (bytes: Buffer, where: string) => Promise<{ text: string; ocrConfidence?: number }> {
+export function createPdfReader(ocr: OcrEngine): (bytes: Buffer, where: string) => Promise<PdfText> {
   return async (bytes, where) => {
     // Loaded on first use: pdfjs probes for an optional canvas package when it loads.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -63,20 +69,24 @@ export function createPdfReader(
         throw new PipelineInputError(`${where} has ${doc.numPages} pages; the limit is ${MAX_PAGES}`);
       const pages: string[] = [];
       const confidences: number[] = [];
+      const scans: ScannedPage[] = [];
       for (let n = 1; n <= doc.numPages; n++) {
         const content = await (await doc.getPage(n)).getTextContent();
         let page = content.items.map((i) => `${i.str ?? ''}${i.hasEOL ? '\n' : ''}`).join('');
         if (page.trim() === '') {
-          const scanned = await ocr.recognize(await forOcr(await rasterise(bytes, n)), 'document');
+          const image = await rasterise(bytes, n);
+          const scanned = await ocr.recognize(await forOcr(image), 'document');
           page = scanned.text;
           confidences.push(scanned.confidence);
+          const size = await pixelSize(image);
+          if (size) scans.push({ image, ...size, words: scanned.words });
         }
         pages.push(page);
       }
       const text = pages.join('\n\f');
       return confidences.length > 0
-        ? { text, ocrConfidence: confidences.reduce((a, b) => a + b, 0) / confidences.length }
-        : { text };
+        ? { text, ocrConfidence: confidences.reduce((a, b) => a + b, 0) / confidences.length, scans }
+        : { text, scans };
     } finally {
       await doc.destroy();
     }

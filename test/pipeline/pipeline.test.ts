@@ -257,6 +257,22 @@ test('PDFs: the text layer is read; a scanned page is read by OCR', async () => 
   });
   const t2 = await finishedTask(`DiagnosticReport/${scanned.body.id}`);
   expect(t2.status).toBe('completed');
+  // A searchable PDF of the scan: the page image, with the words OCR read as an invisible layer.
+  const docs = await Promise.all(outputsOf(t2, 'DocumentReference').map((r) => read<DocumentReference>(r)));
+  const searchable = docs.find((d) => d.type?.text === 'Searchable PDF');
+  const bytes = Buffer.from(searchable?.content[0]?.attachment.data ?? '', 'base64');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const pdfjs = require('pdfjs-dist/legacy/build/pdf.js') as {
+    getDocument(src: { data: Uint8Array; verbosity: number }): { promise: Promise<any> };
+    OPS: Record<string, number>;
+  };
+  const doc = await pdfjs.getDocument({ data: new Uint8Array(bytes), verbosity: 0 }).promise;
+  const first = await doc.getPage(1);
+  const words = ((await first.getTextContent()).items as { str: string }[]).map((i) => i.str).join(' ');
+  expect(words).toMatch(/Potassium.*6\.8/);
+  const ops = (await first.getOperatorList()).fnArray as number[];
+  expect(ops).toContain(pdfjs.OPS.paintImageXObject);
+  await doc.destroy();
   const values = await Promise.all(outputsOf(t2, 'Observation').map((r) => read<Observation>(r)));
   expect(values.map((o) => [o.code.coding?.[0]?.code, o.valueQuantity?.value]).sort()).toEqual(
     [

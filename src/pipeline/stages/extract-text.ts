@@ -1,7 +1,11 @@
 import type { Attachment, Resource } from '@medplum/fhirtypes';
 import type { Repository } from '../../storage';
 import type { LabCatalog } from '../../terminology';
+import { forOcr, pixelSize } from '../images';
 import { notEnglish } from '../language';
+import type { PdfText } from '../pdf';
+import type { ScannedPage } from '../searchable-pdf';
+import { searchablePdf } from '../searchable-pdf';
 import type { Stage, StageContext } from '../types';
 import { PIPELINE_ACCESS, PipelineInputError } from '../types';
 
@@ -63,46 +67,34 @@ async function ocrImage(
   ctx: StageContext,
   bytes: Buffer,
   where: string,
-): Promise<{ text: string; confidence: number }> {
-  const sharp = (await import('sharp')).default;
-  let meta: { width?: number; height?: number };
-  try {
-    meta = await sharp(bytes).metadata();
-  } catch {
-    throw new PipelineInputError(`${where} is not a readable image`);
-  }
-  const pixels = (meta.width ?? 0) * (meta.height ?? 0);
-  if (pixels === 0) throw new PipelineInputError(`${where} is not a readable image`);
-  if (pixels > MAX_PIXELS)
+): Promise<{ text: string; confidence: number; scan: ScannedPage }> {
+  const size = await pixelSize(bytes);
+  if (!size) throw new PipelineInputError(`${where} is not a readable image`);
+  if (size.width * size.height > MAX_PIXELS)
     throw new PipelineInputError(
-      `${where} is ${meta.width ?? 0}×${meta.height ?? 0} pixels; the limit is ${MAX_PIXELS}`,
+      `${where} is ${size.width}×${size.height} pixels; the limit is ${MAX_PIXELS}`,
     );
   const result = await ctx.ocr.recognize(await forOcr(bytes), 'document');
   if (result.words.length > 0 && result.confidence < MIN_OCR_CONFIDENCE)
     throw new PipelineInputError(
       `${where}: OCR confidence ${result.confidence.toFixed(0)} is too low to trust`,
     );
-  return { text: result.text, confidence: result.confidence };
-}
-
-/**
- * A scan made easier to read: grey, and a 3×3 median filter, which removes the isolated dark and
- * light specks of scanners and fax lines without blurring strokes as a mean would.
- */
-export async function forOcr(image: Buffer): Promise<Buffer> {
-  const sharp = (await import('sharp')).default;
-  return sharp(image).greyscale().median(3).png().toBuffer();
+  return {
+    text: result.text,
+    confidence: result.confidence,
+    scan: { image: bytes, ...size, words: result.words },
+  };
 }
 
 /**
  * Stage 1: the text of every attachment (plain text as is, PDFs by their text layer, scans and
- * images through OCR), each kept as a
- * text/plain DocumentReference linked to the source.
+ * images through OCR), each kept as a text/plain DocumentReference linked to the source, and for
+ * scans a searchable PDF (the page images with the OCR text as an invisible layer).
  */
 export function extractTextStage(
   fhirBase: string,
   catalog: LabCatalog,
-  readPdf: (bytes: Buffer, where: string) => Promise<{ text: string; ocrConfidence?: number }>,
+  readPdf: (bytes: Buffer, where: string) => Promise<PdfText>,
 ): Stage {
   const stage: Stage = {
     name: 'extract-text',
@@ -113,10 +105,14 @@ export function extractTextStage(
         const kind = sniff(bytes, (a.contentType ?? '').toLowerCase());
         let text: string;
         let ocrConfidence: number | undefined;
+        let scans: ScannedPage[] = [];
         if (kind === 'text') text = bytes.toString('utf8');
-        else if (kind === 'pdf') ({ text, ocrConfidence } = await readPdf(bytes, where));
-        else if (kind === 'image') ({ text, confidence: ocrConfidence } = await ocrImage(ctx, bytes, where));
-        else
+        else if (kind === 'pdf') ({ text, ocrConfidence, scans } = await readPdf(bytes, where));
+        else if (kind === 'image') {
+          const read = await ocrImage(ctx, bytes, where);
+          ({ text, confidence: ocrConfidence } = read);
+          scans = [read.scan];
+        } else
           throw new PipelineInputError(
             `${where} (${a.contentType ?? 'no type'}) is not text, PDF or an image`,
           );
@@ -151,6 +147,31 @@ export function extractTextStage(
           from: where,
           ...(ocrConfidence !== undefined && { ocrConfidence }),
         });
+        if (scans.length > 0) {
+          const pdf = await searchablePdf(scans);
+          await ctx.write(stage, {
+            key: `${ctx.sourceKey}|searchable-pdf|${where}`,
+            resource: {
+              resourceType: 'DocumentReference',
+              status: 'current',
+              docStatus: 'preliminary',
+              type: { text: 'Searchable PDF' },
+              ...(ctx.patient && { subject: ctx.patient }),
+              date: ctx.sourceTime,
+              description: `The scanned pages of ${where} with their OCR text as an invisible layer`,
+              content: [
+                {
+                  attachment: {
+                    contentType: 'application/pdf',
+                    data: pdf.toString('base64'),
+                    size: pdf.length,
+                  },
+                },
+              ],
+              context: { related: [ctx.sourceRef] },
+            },
+          });
+        }
       }
     },
   };
