@@ -22,13 +22,10 @@ import type { RunJob, Stage } from './types';
 import { PIPELINE_ACCESS } from './types';
 
 export { PIPELINE_ACCESS, PIPELINE_SYSTEM } from './types';
-export { CRITICAL_FINDING_PROFILE } from './stages/critical-values';
-export { parseLabLines } from './stages/structure-labs';
 
 export interface Pipeline {
   trigger: WriteHook;
   queue: QueueSpec;
-  stages: readonly Stage[];
   run: (job: Job<RunJob>) => Promise<object>;
 }
 
@@ -41,7 +38,7 @@ interface PipelineConfig {
   summarize?: boolean;
 }
 
-export const DEFAULT_PIPELINE = path.join(__dirname, '..', '..', 'profiles', 'pipeline', 'default.json');
+const DEFAULT_PIPELINE = path.join(__dirname, '..', '..', 'profiles', 'pipeline', 'default.json');
 
 /**
  * The clinical pipeline: its trigger (a write hook), its queue, and the stages its workers run,
@@ -94,7 +91,6 @@ export async function createPipeline(deps: {
       () => deps.clock.now(),
     ),
     queue,
-    stages,
     run: createPipelineRunner({
       repo: deps.repo,
       ocr: deps.ocr,
