@@ -139,6 +139,37 @@ describe('profiles stored as Library resources', () => {
     expect(device.body.version[0].value).toBe('keep-names 1');
   });
 
+  test('redact keeps only what Safe Harbor allows: the year, the state and a three-digit ZIP', async () => {
+    const lib = await fhirFetch(server, 'Library', {
+      body: library('https://hospital.example/deid/redact', {
+        name: 'redact',
+        version: '1',
+        fhir: {
+          rules: [
+            { path: 'Patient.address | Patient.birthDate | Patient.name', method: 'redact' },
+            { path: "nodesByType('Identifier')", method: 'cryptoHash' },
+          ],
+        },
+      }),
+    });
+    const p = await fhirFetch(server, 'Patient', {
+      body: {
+        resourceType: 'Patient',
+        name: [{ family: 'Abernathy-Quist' }],
+        birthDate: '1944-12-24',
+        address: [
+          { line: ['9 Wren Lane'], city: 'Decatur', state: 'IL', postalCode: '62521', country: 'US' },
+        ],
+      },
+    });
+    const res = await fhirFetch(server, `Patient/${p.body.id}/$deidentify?profile=Library/${lib.body.id}`);
+    expect(res.status).toBe(200);
+    const out = res.body.entry[0].resource as Patient;
+    expect(out.name).toBeUndefined();
+    expect(out.birthDate).toBe('1944');
+    expect(out.address).toEqual([{ state: 'IL', country: 'US', postalCode: '625**' }]);
+  });
+
   test('a profile asking for surrogates gets realistic stand-ins in $deidentify-text', async () => {
     const lib = await fhirFetch(server, 'Library', {
       body: library('https://hospital.example/deid/surrogates', {

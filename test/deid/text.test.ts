@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Parameters } from '@medplum/fhirtypes';
+import type { Parameters, Provenance } from '@medplum/fhirtypes';
 import { score } from '../../bench/deid-score';
 import type { CorpusDoc } from '../../bench/deid-score';
 import { createTextDeidentifier } from '../../src/deid';
@@ -129,6 +129,23 @@ describe('$deidentify-text', () => {
     const runs = JSON.stringify(audits.body);
     expect(runs).toContain('deidentify-text');
     expect(runs).not.toContain('Smith');
+    // ... and traced: a Provenance naming the answer by its run id, with a change log by type.
+    const run = out.parameter?.find((p) => p.name === 'run')?.valueUri;
+    const provRef = out.parameter?.find((p) => p.name === 'provenance')?.valueReference?.reference;
+    const prov = (await fhirFetch(server, provRef ?? '')).body as Provenance;
+    expect(prov.target[0]?.identifier?.value).toBe(run);
+    const log = JSON.parse(
+      (await fhirFetch(server, prov.extension?.[0]?.valueReference?.reference ?? '')).text,
+    ) as {
+      changes: { attribute: string; count: number }[];
+    };
+    expect(log.changes).toEqual(
+      expect.arrayContaining([
+        { attribute: 'NAME', action: 'replace', count: 1 },
+        { attribute: 'PHONE', action: 'replace', count: 1 },
+      ]),
+    );
+    expect(JSON.stringify(log)).not.toContain('Smith');
   });
 
   test('bad input: no text, an unknown profile, not Parameters, or GET: OperationOutcome with the place', async () => {

@@ -104,6 +104,9 @@ async function apply(
     case 'generalize':
       each((v) => generalize(type, v));
       return;
+    case 'redact':
+      each((v) => redact(type, v));
+      return;
     case 'dateShift':
       each((v) => (typeof v === 'string' ? shiftFhirDate(v, shift) : v));
       return;
@@ -161,6 +164,25 @@ function generalize(type: string, v: unknown): unknown {
       ...(a.type && { type: a.type }),
       ...(a.state && { state: a.state }),
       ...(a.country && { country: a.country }),
+    };
+  }
+  return undefined;
+}
+
+/**
+ * Microsoft's redact with its partial options: the value goes, except what Safe Harbor lets
+ * stay: a date's year, and of an address its state, country and the first three digits of the
+ * ZIP code.
+ */
+function redact(type: string, v: unknown): unknown {
+  if (typeof v === 'string' && /^(date|dateTime|instant)$/.test(type)) return v.slice(0, 4);
+  if (type === 'Address') {
+    const a = v as { state?: string; country?: string; postalCode?: string };
+    const zip3 = /^\d{5}/.test(a.postalCode ?? '') ? `${(a.postalCode ?? '').slice(0, 3)}**` : undefined;
+    return {
+      ...(a.state && { state: a.state }),
+      ...(a.country && { country: a.country }),
+      ...(zip3 && { postalCode: zip3 }),
     };
   }
   return undefined;

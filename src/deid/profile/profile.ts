@@ -6,7 +6,15 @@ import { OPTION_COLUMNS } from '../dicom/profile';
 import type { NodeMatcher } from './fhir-path';
 import { compileNodeSelector, RuleError } from './fhir-path';
 
-export const FHIR_METHODS = ['keep', 'remove', 'generalize', 'cryptoHash', 'dateShift', 'cleanText'] as const;
+export const FHIR_METHODS = [
+  'keep',
+  'remove',
+  'redact',
+  'generalize',
+  'cryptoHash',
+  'dateShift',
+  'cleanText',
+] as const;
 export type FhirMethod = (typeof FHIR_METHODS)[number];
 
 export interface FhirRule {

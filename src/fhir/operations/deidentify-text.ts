@@ -1,5 +1,7 @@
 import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
+import { randomUUID } from 'node:crypto';
 import { recordDeidentification } from '../../audit';
+import { ChangeLog } from '../../deid';
 import { badRequest, FhirError } from '../../shared';
 import type { FhirDeps, FhirRequest, FhirResponse } from '../types';
 
@@ -36,13 +38,22 @@ export async function deidentifyTextOperation(req: FhirRequest, deps: FhirDeps):
     `Parameters.parameter[${profileIndex}].valueString`,
   );
   const result = await deps.deid.deidentify(text, { replacement: profile.text.replacement });
-  // Nothing is stored, so no Provenance; the AuditEvent records that a run happened, and its size.
-  await recordDeidentification(deps.repo, req.access, deps.clock, {
+  // The text is not stored: the Provenance names the answer by a run id the answer carries, and
+  // its change log counts what was replaced, by type.
+  const run = `urn:uuid:${randomUUID()}`;
+  const byType = new ChangeLog();
+  for (const e of result.entities) byType.note(e.type, 'replace');
+  const trace = await recordDeidentification(deps.repo, req.access, deps.clock, {
     kind: 'text',
     profile: `${profile.name} ${profile.version}`,
-    targets: [],
+    targets: [
+      {
+        identifier: { system: 'urn:ietf:rfc:3986', value: run },
+        display: 'de-identified text, returned and not stored',
+      },
+    ],
     sources: [],
-    changeLog: { entities: result.entities.length },
+    changeLog: byType.entries(),
   });
   const entities: ParametersParameter[] = result.entities.map((e) => ({
     name: 'entity',
@@ -60,6 +71,8 @@ export async function deidentifyTextOperation(req: FhirRequest, deps: FhirDeps):
       parameter: [
         { name: 'text', valueString: result.text },
         { name: 'profile', valueString: `${profile.name}|${profile.version}` },
+        { name: 'run', valueUri: run },
+        { name: 'provenance', valueReference: { reference: `Provenance/${trace.provenance ?? ''}` } },
         ...entities,
       ],
     },
