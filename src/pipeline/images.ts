@@ -17,3 +17,9 @@ export async function pixelSize(image: Buffer): Promise<{ width: number; height:
     return undefined;
   }
 }
+
+/** The image as a JPEG (quality 85), unless it is one already. */
+export async function asJpeg(image: Buffer): Promise<Buffer> {
+  if (image[0] === 0xff && image[1] === 0xd8) return image;
+  return sharp(image).jpeg({ quality: 85 }).toBuffer();
+}

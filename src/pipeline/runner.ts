@@ -238,7 +238,13 @@ async function runStages(
           {
             ...p.output.resource,
             id: p.id,
-            identifier: [{ system: PIPELINE_SYSTEM, value: `${p.stage.name}|${p.output.key}` }],
+            // What made this version: the output's key, the source version and the stage version.
+            identifier: [
+              {
+                system: PIPELINE_SYSTEM,
+                value: `${p.output.key}|${p.stage.name}|${sourceRef.reference}|${p.stage.version}`,
+              },
+            ],
           } as Resource,
           encounter,
         ),

@@ -259,6 +259,16 @@ test('PDFs: the text layer is read; a scanned page is read by OCR', async () => 
   expect(t2.status).toBe('completed');
   // A searchable PDF of the scan: the page image, with the words OCR read as an invisible layer.
   const docs = await Promise.all(outputsOf(t2, 'DocumentReference').map((r) => read<DocumentReference>(r)));
+  // The extracted text keeps each OCR word's confidence and box beside it.
+  const extracted = docs.find((d) => d.type?.text === 'Extracted text');
+  const ocrWords = JSON.parse(
+    Buffer.from(extracted?.content[1]?.attachment.data ?? '', 'base64').toString(),
+  ) as {
+    text: string;
+    confidence: number;
+    bbox: { x0: number };
+  }[][];
+  expect(ocrWords[0]?.find((w) => w.text === 'Potassium')?.confidence).toBeGreaterThan(50);
   const searchable = docs.find((d) => d.type?.text === 'Searchable PDF');
   const bytes = Buffer.from(searchable?.content[0]?.attachment.data ?? '', 'base64');
   // eslint-disable-next-line @typescript-eslint/no-require-imports

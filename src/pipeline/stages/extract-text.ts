@@ -137,6 +137,18 @@ export function extractTextStage(
                   size: Buffer.byteLength(text, 'utf8'),
                 },
               },
+              // For OCR'd text, every word with its confidence and box, page by page, for review.
+              ...(scans.length > 0
+                ? [
+                    {
+                      attachment: {
+                        contentType: 'application/json',
+                        title: 'OCR words (text, confidence 0-100, bbox in pixels) per page',
+                        data: Buffer.from(JSON.stringify(scans.map((p) => p.words))).toString('base64'),
+                      },
+                    },
+                  ]
+                : []),
             ],
             context: { related: [ctx.sourceRef] },
           },
