@@ -7,6 +7,10 @@ import type {
   Provenance,
   Task,
 } from '@medplum/fhirtypes';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import sharp from 'sharp';
 import type { TestServer } from '../helpers/server';
@@ -33,6 +37,22 @@ function report(attachment: DiagnosticReport['presentedForm']): DiagnosticReport
     subject: { reference: `Patient/${patientId}` },
     presentedForm: attachment,
   };
+}
+
+/** A lab report PDF with a user password, encrypted (AES-256) by Debian's qpdf. */
+async function encryptedPdf(): Promise<Buffer> {
+  const pdf = await PDFDocument.create();
+  pdf.addPage().drawText('Potassium 6.8 mmol/L (3.5-5.1) H', { x: 50, y: 700, size: 12 });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'enc-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'in.pdf'), await pdf.save());
+    execFileSync('qpdf', ['--encrypt', 'user-secret', 'owner-secret', '256', '--', 'in.pdf', 'out.pdf'], {
+      cwd: dir,
+    });
+    return fs.readFileSync(path.join(dir, 'out.pdf'));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const text = (s: string): DiagnosticReport['presentedForm'] => [
@@ -324,6 +344,11 @@ test('bad input fails its own run with a clear reason and no outputs; a rolled-b
     ],
   ];
   cases.push(
+    [
+      'encrypted pdf',
+      [{ contentType: 'application/pdf', data: (await encryptedPdf()).toString('base64') }],
+      /encrypted PDF/,
+    ],
     [
       'german',
       text(
