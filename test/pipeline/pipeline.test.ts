@@ -8,6 +8,7 @@ import type {
   Task,
 } from '@medplum/fhirtypes';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -583,3 +584,33 @@ test('a report whose PDF is a Binary: the Binary is part of it, and a new versio
   expect(after.meta?.versionId).toBe('2');
   expect(outputsOf(rerun as Task, 'Observation').some((r) => r.includes(k?.id ?? '-'))).toBe(true);
 });
+
+test('a failure that is not the input (a lost blob) is retried with backoff, then the Task fails with the reason', async () => {
+  const binary = await fhirFetch(server, 'Binary', {
+    body: {
+      resourceType: 'Binary',
+      contentType: 'text/plain',
+      data: Buffer.from('Sodium 140 mmol/L').toString('base64'),
+    },
+  });
+  // The blob store (content-addressed by SHA-256) loses the file under the Binary, as on a disk
+  // fault: reading it fails on every attempt, and it is not the input's fault.
+  const hash = createHash('sha256').update('Sodium 140 mmol/L').digest('hex');
+  fs.rmSync(path.join(server.dataDir, 'blobs', 'sha256', hash.slice(0, 2), hash));
+  const dr = await fhirFetch(server, 'DiagnosticReport', {
+    body: report([{ contentType: 'text/plain', url: `Binary/${binary.body.id}` }]),
+  });
+  const source = `DiagnosticReport/${dr.body.id}`;
+  const seen = new Set<string>();
+  let task: Task | undefined;
+  for (let i = 0; i < 240 && task?.status !== 'failed'; i++) {
+    const q = `Task?identifier=${encodeURIComponent(`${PIPELINE}|${source}/_history/1`)}`;
+    task = ((await fhirFetch(server, q)).body as Bundle<Task>).entry?.[0]?.resource;
+    if (task?.businessStatus?.text) seen.add(task.businessStatus.text);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  expect(task?.status).toBe('failed');
+  expect(task?.statusReason?.text).toMatch(/after 4 attempts/);
+  expect([...seen].some((s) => s.startsWith('retrying'))).toBe(true);
+  expect(outputsOf(task as Task, 'Observation')).toEqual([]);
+}, 120_000);
