@@ -11,7 +11,8 @@ export async function forOcr(image: Buffer): Promise<Buffer> {
 /** Width and height in pixels, from the header; undefined when it is not an image. */
 export async function pixelSize(image: Buffer): Promise<{ width: number; height: number } | undefined> {
   try {
-    const meta = await sharp(image).metadata();
+    // Only the header is read, so a huge image can be measured (and refused) without decoding it.
+    const meta = await sharp(image, { limitInputPixels: false }).metadata();
     return meta.width && meta.height ? { width: meta.width, height: meta.height } : undefined;
   } catch {
     return undefined;
