@@ -507,6 +507,8 @@ test('one summary per patient and per encounter: ordered sections, severity clas
   const whole = compositions.find((c) => !c.encounter);
   const visit = compositions.find((c) => c.encounter?.reference === `Encounter/${encounter}`);
   expect(whole?.status).toBe('preliminary');
+  // Two runs fed it: the second made a new version of the same Composition, not a second one.
+  expect(Number(whole?.meta?.versionId)).toBeGreaterThanOrEqual(2);
   expect(whole?.section?.map((s) => s.title)).toEqual([
     'Critical findings',
     'Abnormal labs',
