@@ -64,6 +64,8 @@ export class OcrEngine {
       const worker = await this.start(slot);
       await worker.setParameters({
         tessedit_pageseg_mode: layout === 'sparse' ? PSM.SPARSE_TEXT : PSM.AUTO,
+        // Tesseract's diagnostics ("Detected N diacritics") otherwise go to the process's stderr.
+        debug_file: '/dev/null',
       });
       const { data } = await worker.recognize(image, {}, { text: true, blocks: true });
       const words: OcrWord[] = [];
