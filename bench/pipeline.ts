@@ -5,20 +5,9 @@ import type { Bundle, DocumentReference, Observation, Resource, Task } from '@me
 import { distance } from 'fastest-levenshtein';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import sharp from 'sharp';
+import { rng } from './generate';
 import { percentile } from './stats';
 import { startServerProcess } from './server-process';
-
-/** A deterministic PRNG (mulberry32): the same seed builds the same cohort. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface LabSpec {
   name: string;
@@ -265,7 +254,7 @@ async function scannedPdf(pages: Buffer[]): Promise<Buffer> {
 const b64 = (b: Buffer | string): string => Buffer.from(b).toString('base64');
 
 async function cohort(patients: number, seed: number): Promise<Source[]> {
-  const rand = prng(seed);
+  const rand = rng(seed);
   const out: Source[] = [];
   for (let p = 0; p < patients; p++) {
     const a = labReport(rand);
@@ -505,7 +494,7 @@ async function quality(
 
 /** Ten 2-page scanned reports (PDF without a text layer), one at a time: write → completed Task. */
 async function scannedLatency(fhir: string, patient: string): Promise<void> {
-  const rand = prng(7);
+  const rand = rng(7);
   const latencies: number[] = [];
   for (let i = 0; i < 10; i++) {
     const pdf = await scannedPdf([

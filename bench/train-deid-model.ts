@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { onnx } from 'onnx-proto';
 import type { PhiType } from '../src/deid';
+import { PHI_TYPES } from '../src/deid/text/types';
 import { featureIds, FEATURES, tokenize } from '../src/deid/text/token-features';
 import type { CorpusDoc } from './deid-score';
 import { CORPUS_FILE } from './deid-score';
@@ -19,26 +20,7 @@ export const MODEL_NAME = 'deid-token-hashed';
 const BUCKETS = 1 << 15;
 const EPOCHS = 6;
 const LEARNING_RATE = 0.2;
-const LABELS: ('O' | PhiType)[] = [
-  'O',
-  'NAME',
-  'DATE',
-  'AGE',
-  'PHONE',
-  'FAX',
-  'EMAIL',
-  'URL',
-  'IP',
-  'SSN',
-  'MRN',
-  'ACCOUNT',
-  'LICENSE',
-  'ID',
-  'ADDRESS',
-  'ZIP',
-  'LOCATION',
-  'ORGANIZATION',
-];
+const LABELS: ('O' | PhiType)[] = ['O', ...PHI_TYPES];
 
 export const isHeldOut = (index: number): boolean => index % 5 === 0;
 

@@ -129,10 +129,10 @@ export async function buildCore(
     logger,
     fhirBase,
     base: `${baseUrl}/dicom-web`,
-    ...(config.deidKey && {
+    ...(pseudonyms && {
       deid: {
         table: new ConfidentialityTable(),
-        pseudonyms: new Pseudonymizer(config.deidKey),
+        pseudonyms,
         text: textDeid,
         profiles: deidProfiles,
         ocr,

@@ -118,13 +118,22 @@ export function createSummarizer(
   clock: Clock,
   redFlags: RedFlagMatcher,
 ) {
-  /** Every sentence of a text with its TextRank rank (0 = most central). */
-  const rank = (text: string): { sentence: string; rank: number }[] => {
-    const all = clinicalParser.parse(text, 'en').sentences.length;
-    if (all === 0) return [];
+  const severityOf = (sentence: string): 'critical' | 'abnormal' | 'normal' => {
+    const found = redFlags.find(sentence).map((m) => m.status);
+    return found.includes('affirmed') ? 'critical' : found.includes('uncertain') ? 'abnormal' : 'normal';
+  };
+  /**
+   * A text's summary: every sentence with an affirmed or possible red flag, then the most
+   * central others by TextRank up to SENTENCES_PER_TEXT, in the order they were written.
+   */
+  const summarizeText = (text: string): { text: string; severity: 'critical' | 'abnormal' | 'normal' }[] => {
+    const sentences = clinicalParser
+      .parse(text, 'en')
+      .sentences.map((s) => ({ text: s.raw, severity: severityOf(s.raw) }));
+    if (sentences.length === 0) return [];
     const ranked = new Summarizer(
       new AbsoluteSummarizerConfig(
-        all,
+        sentences.length,
         new SorensenDiceSimilarity(),
         clinicalParser,
         0.85,
@@ -132,27 +141,15 @@ export function createSummarizer(
       ),
       new NullLogger(),
     ).summarize(text, 'en');
-    return ranked.map((sentence, i) => ({ sentence, rank: i }));
-  };
-  /**
-   * A text's summary: every sentence with an affirmed or possible red flag, then the most
-   * central others up to SENTENCES_PER_TEXT, in the order they were written.
-   */
-  const summarizeText = (text: string): { text: string; severity: 'critical' | 'abnormal' | 'normal' }[] => {
-    const sentences = clinicalParser.parse(text, 'en').sentences.map((s) => s.raw);
-    const ranks = new Map(rank(text).map((r) => [r.sentence, r.rank]));
-    const severity = (s: string): 'critical' | 'abnormal' | 'normal' => {
-      const found = redFlags.find(s).map((m) => m.status);
-      return found.includes('affirmed') ? 'critical' : found.includes('uncertain') ? 'abnormal' : 'normal';
-    };
-    const flagged = sentences.filter((s) => severity(s) !== 'normal');
-    const central = sentences
-      .filter((s) => severity(s) === 'normal')
-      .sort((a, b) => (ranks.get(a) ?? 0) - (ranks.get(b) ?? 0))
-      .slice(0, SENTENCES_PER_TEXT);
-    return sentences
-      .filter((s) => flagged.includes(s) || central.includes(s))
-      .map((s) => ({ text: s, severity: severity(s) }));
+    const rank = new Map(ranked.map((sentence, i) => [sentence, i]));
+    const central = new Set(
+      sentences
+        .filter((s) => s.severity === 'normal')
+        .sort((a, b) => (rank.get(a.text) ?? 0) - (rank.get(b.text) ?? 0))
+        .slice(0, SENTENCES_PER_TEXT)
+        .map((s) => s.text),
+    );
+    return sentences.filter((s) => s.severity !== 'normal' || central.has(s.text));
   };
   const search = async <T extends Resource>(
     repo: Repository,

@@ -12,7 +12,7 @@ export function pipelineQueue(expireInSeconds: number): QueueSpec {
 }
 
 /** A source written in this transaction, or a Binary whose new version reruns its referrers. */
-type Pending = RunJob['source'] | { binary: string; versionId: number };
+type Pending = (RunJob['source'] & { patient?: string }) | { binary: string; versionId: number };
 
 /** Whether a write is one the pipeline works on: reports, documents, lab values. */
 export function isTrigger(resource: Resource | undefined): boolean {
@@ -65,32 +65,34 @@ export function createPipelineTrigger(
           type: event.resourceType,
           id: event.id,
           versionId: event.versionId,
+          ...(event.resource && { patient: patientOf(event.resource) }),
         });
       if (!first) return Promise.resolve();
       event.scope.beforeCommit(async () => {
         const repo = repoFor(event.executor, event.scope);
-        const runs: { source: RunJob['source']; because?: string }[] = [];
+        const runs: { source: RunJob['source']; because?: string; patient?: string }[] = [];
         for (const [key, s] of sources) {
           if (!('binary' in s)) {
-            runs.push({ source: s });
+            const { patient, ...source } = s;
+            runs.push({ source, ...(patient && { patient }) });
             continue;
           }
           // A new version of a Binary reruns the reports and documents whose attachment it is.
           for (const ref of await findReferrers(await repo.reader(), 'Binary', s.binary, 100)) {
             const [type = '', id = ''] = ref.split('/');
             const stored = await repo.readStored(PIPELINE_ACCESS, type, id);
-            if (!stored?.content || !isTrigger(JSON.parse(stored.content) as Resource) || sources.has(ref))
-              continue;
+            const referrer = stored?.content ? (JSON.parse(stored.content) as Resource) : undefined;
+            if (!stored || !referrer || !isTrigger(referrer) || sources.has(ref)) continue;
+            const patient = patientOf(referrer);
             runs.push({
               source: { type, id, versionId: stored.versionId },
               because: `${key}/_history/${s.versionId}`,
+              ...(patient && { patient }),
             });
           }
         }
-        for (const { source, because } of runs) {
+        for (const { source, because, patient } of runs) {
           const id = taskId(source.type, source.id, source.versionId, because);
-          const stored = await repo.readStored(PIPELINE_ACCESS, source.type, source.id);
-          const patient = stored?.content ? patientOf(JSON.parse(stored.content) as Resource) : undefined;
           const task: Task = {
             resourceType: 'Task',
             id,

@@ -26,17 +26,17 @@ export interface LocalReference {
   versioned: boolean;
 }
 
-const LOCAL_REF = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+const LOCAL_REF = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
 
 /** Parses "Type/id", "Type/id/_history/n" or an absolute URL under this server's FHIR base. */
 export function parseLocalReference(
   reference: string,
   fhirBase: string,
-): { type: string; id: string; versioned: boolean } | undefined {
+): { type: string; id: string; versionId?: string } | undefined {
   let rel = reference;
   if (rel.startsWith(fhirBase + '/')) rel = rel.slice(fhirBase.length + 1);
   const m = LOCAL_REF.exec(rel);
-  return m?.[1] && m[2] ? { type: m[1], id: m[2], versioned: m[3] !== undefined } : undefined;
+  return m?.[1] && m[2] ? { type: m[1], id: m[2], ...(m[3] && { versionId: m[3] }) } : undefined;
 }
 
 /**
@@ -58,7 +58,12 @@ export function collectLocalReferences(resource: object, fhirBase: string): Loca
       if (key === 'reference' && typeof value === 'string') {
         const parsed = parseLocalReference(value, fhirBase);
         if (parsed)
-          out.push({ targetType: parsed.type, targetId: parsed.id, path, versioned: parsed.versioned });
+          out.push({
+            targetType: parsed.type,
+            targetId: parsed.id,
+            path,
+            versioned: parsed.versionId !== undefined,
+          });
       } else if (key === 'url' && typeof value === 'string' && /(^|\/)Binary\/[^/]+$/.test(value)) {
         const parsed = parseLocalReference(value, fhirBase);
         if (parsed?.type === 'Binary')

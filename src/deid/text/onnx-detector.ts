@@ -3,26 +3,9 @@ import type { ModelManifest } from '../../ai';
 import { ModelError, modelFile } from '../../ai';
 import { featureIds, FEATURES, tokenize } from './token-features';
 import type { Detector, Finding, PhiType } from './types';
+import { PHI_TYPES } from './types';
 
-const PHI_TYPES = new Set<string>([
-  'NAME',
-  'DATE',
-  'AGE',
-  'PHONE',
-  'FAX',
-  'EMAIL',
-  'URL',
-  'IP',
-  'SSN',
-  'MRN',
-  'ACCOUNT',
-  'LICENSE',
-  'ID',
-  'ADDRESS',
-  'ZIP',
-  'LOCATION',
-  'ORGANIZATION',
-]);
+const PHI_LABELS = new Set<string>(PHI_TYPES);
 /** Input kinds this detector can feed; a model needing another tokenizer needs its own detector. */
 const INPUT_KINDS = new Set(['hashed-token-features-v1']);
 
@@ -50,7 +33,7 @@ export class OnnxTokenDetector implements Detector {
       throw new ModelError(
         `${manifest.name}: input kind ${manifest.input.kind} is not one this server can feed`,
       );
-    const unknown = manifest.labels.filter((l) => l !== 'O' && !PHI_TYPES.has(l));
+    const unknown = manifest.labels.filter((l) => l !== 'O' && !PHI_LABELS.has(l));
     if (unknown.length > 0) throw new ModelError(`${manifest.name}: unknown labels ${unknown.join(', ')}`);
     const buckets = Number(manifest.input.buckets);
     if (!Number.isInteger(buckets) || buckets <= 0 || manifest.input.features !== FEATURES)

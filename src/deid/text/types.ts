@@ -1,22 +1,24 @@
 /** HIPAA Safe Harbor identifier kinds this engine finds (45 CFR 164.514(b)(2)), as i2b2 names them. */
-export type PhiType =
-  | 'NAME'
-  | 'DATE'
-  | 'AGE'
-  | 'PHONE'
-  | 'FAX'
-  | 'EMAIL'
-  | 'URL'
-  | 'IP'
-  | 'SSN'
-  | 'MRN'
-  | 'ACCOUNT'
-  | 'LICENSE'
-  | 'ID'
-  | 'ADDRESS'
-  | 'ZIP'
-  | 'LOCATION'
-  | 'ORGANIZATION';
+export const PHI_TYPES = [
+  'NAME',
+  'DATE',
+  'AGE',
+  'PHONE',
+  'FAX',
+  'EMAIL',
+  'URL',
+  'IP',
+  'SSN',
+  'MRN',
+  'ACCOUNT',
+  'LICENSE',
+  'ID',
+  'ADDRESS',
+  'ZIP',
+  'LOCATION',
+  'ORGANIZATION',
+] as const;
+export type PhiType = (typeof PHI_TYPES)[number];
 
 /** A span of the input that holds PHI. Offsets are UTF-16 code units, end exclusive. */
 export interface Finding {

@@ -7,9 +7,8 @@ import type {
   Resource,
 } from '@medplum/fhirtypes';
 import { badRequest, stableUuid } from '../../shared';
+import { parseLocalReference } from '../../storage';
 import type { FhirDeps, FhirRequest, FhirResponse } from '../types';
-
-const REF = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9.-]{1,64})(?:\/_history\/([A-Za-z0-9.-]{1,64}))?$/;
 
 function sectionRefs(sections: CompositionSection[] | undefined): Reference[] {
   return (sections ?? []).flatMap((s) => [
@@ -39,9 +38,9 @@ export async function documentOperation(req: FhirRequest, deps: FhirDeps): Promi
   const entries: BundleEntry[] = [{ fullUrl: `${deps.fhirBase}/Composition/${id}`, resource: composition }];
   const seen = new Set<string>([`Composition/${id}`]);
   for (const r of refs) {
-    const m = REF.exec(r.reference ?? '');
-    if (!m) continue;
-    const [, t = '', i = '', v] = m;
+    const target = parseLocalReference(r.reference ?? '', deps.fhirBase);
+    if (!target) continue;
+    const { type: t, id: i, versionId: v } = target;
     const key = v ? `${t}/${i}/_history/${v}` : `${t}/${i}`;
     if (seen.has(key)) continue;
     seen.add(key);

@@ -1,4 +1,5 @@
 import type { DeidProfile, TextDeidentifier } from '../../deid';
+import { derivedDocument } from '../documents';
 import type { Stage, StageContext } from '../types';
 
 /**
@@ -15,33 +16,29 @@ export function deidentifyTextStage(text: TextDeidentifier, profile: DeidProfile
         const result = await text.deidentify(t.text, { replacement: profile.text.replacement });
         const document = await ctx.write(stage, {
           key: `${ctx.sourceKey}|deid|${t.from}`,
-          resource: {
-            resourceType: 'DocumentReference',
-            status: 'current',
-            docStatus: 'preliminary',
-            type: { text: 'De-identified text' },
-            meta: {
-              security: [
-                {
-                  system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue',
-                  code: 'PSEUDED',
-                  display: 'pseudonymized',
-                },
-              ],
-            },
-            ...(ctx.patient && { subject: ctx.patient }),
-            date: ctx.sourceTime,
-            description: `De-identified (${profile.name} ${profile.version}) text of ${t.from}`,
-            relatesTo: [{ code: 'transforms', target: t.document }],
-            content: [
+          resource: derivedDocument(
+            ctx,
+            'De-identified text',
+            `De-identified (${profile.name} ${profile.version}) text of ${t.from}`,
+            [
               {
-                attachment: {
-                  contentType: 'text/plain; charset=utf-8',
-                  data: Buffer.from(result.text, 'utf8').toString('base64'),
-                },
+                contentType: 'text/plain; charset=utf-8',
+                data: Buffer.from(result.text, 'utf8').toString('base64'),
               },
             ],
-          },
+            {
+              meta: {
+                security: [
+                  {
+                    system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue',
+                    code: 'PSEUDED',
+                    display: 'pseudonymized',
+                  },
+                ],
+              },
+              relatesTo: [{ code: 'transforms', target: t.document }],
+            },
+          ),
         });
         t.deidentified = { text: result.text, document };
       }

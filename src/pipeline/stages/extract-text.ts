@@ -1,7 +1,9 @@
 import type { Attachment, Resource } from '@medplum/fhirtypes';
 import type { Repository } from '../../storage';
+import { parseLocalReference } from '../../storage';
 import type { LabCatalog } from '../../terminology';
 import { forOcr, pixelSize } from '../images';
+import { derivedDocument } from '../documents';
 import { notEnglish } from '../language';
 import type { PdfText } from '../pdf';
 import type { ScannedPage } from '../searchable-pdf';
@@ -34,11 +36,10 @@ export async function attachmentBytes(
   let bytes: Buffer;
   if (a.data !== undefined) bytes = Buffer.from(a.data, 'base64');
   else {
-    const m = new RegExp(
-      `^(?:${fhirBase.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/)?Binary/([A-Za-z0-9.-]{1,64})$`,
-    ).exec(a.url ?? '');
-    if (!m) throw new PipelineInputError(`${where} has neither data nor a url to a Binary on this server`);
-    const stored = await repo.readStored(PIPELINE_ACCESS, 'Binary', m[1] ?? '');
+    const target = parseLocalReference(a.url ?? '', fhirBase);
+    if (target?.type !== 'Binary' || target.versionId !== undefined)
+      throw new PipelineInputError(`${where} has neither data nor a url to a Binary on this server`);
+    const stored = await repo.readStored(PIPELINE_ACCESS, 'Binary', target.id);
     if (!stored || stored.deleted)
       throw new PipelineInputError(`${where} points at a Binary that does not exist`);
     const content = await repo.readBinaryContent(PIPELINE_ACCESS, stored.id, stored.versionId);
@@ -121,37 +122,29 @@ export function extractTextStage(
         if (foreign) throw new PipelineInputError(`${where}: ${foreign}; this pipeline reads English`);
         const document = await ctx.write(stage, {
           key: `${ctx.sourceKey}|text|${where}`,
-          resource: {
-            resourceType: 'DocumentReference',
-            status: 'current',
-            docStatus: 'preliminary',
-            type: { text: 'Extracted text' },
-            ...(ctx.patient && { subject: ctx.patient }),
-            date: ctx.sourceTime,
-            description: `Text extracted from ${where} of ${ctx.sourceRef.reference ?? ''}`,
-            content: [
+          resource: derivedDocument(
+            ctx,
+            'Extracted text',
+            `Text extracted from ${where} of ${ctx.sourceRef.reference ?? ''}`,
+            [
               {
-                attachment: {
-                  contentType: 'text/plain; charset=utf-8',
-                  data: Buffer.from(text, 'utf8').toString('base64'),
-                  size: Buffer.byteLength(text, 'utf8'),
-                },
+                contentType: 'text/plain; charset=utf-8',
+                data: Buffer.from(text, 'utf8').toString('base64'),
+                size: Buffer.byteLength(text, 'utf8'),
               },
               // For OCR'd text, every word with its confidence and box, page by page, for review.
               ...(scans.length > 0
                 ? [
                     {
-                      attachment: {
-                        contentType: 'application/json',
-                        title: 'OCR words (text, confidence 0-100, bbox in pixels) per page',
-                        data: Buffer.from(JSON.stringify(scans.map((p) => p.words))).toString('base64'),
-                      },
+                      contentType: 'application/json',
+                      title: 'OCR words (text, confidence 0-100, bbox in pixels) per page',
+                      data: Buffer.from(JSON.stringify(scans.map((p) => p.words))).toString('base64'),
                     },
                   ]
                 : []),
             ],
-            context: { related: [ctx.sourceRef] },
-          },
+            { context: { related: [ctx.sourceRef] } },
+          ),
         });
         ctx.texts.push({
           text,
@@ -163,25 +156,13 @@ export function extractTextStage(
           const pdf = await searchablePdf(scans);
           await ctx.write(stage, {
             key: `${ctx.sourceKey}|searchable-pdf|${where}`,
-            resource: {
-              resourceType: 'DocumentReference',
-              status: 'current',
-              docStatus: 'preliminary',
-              type: { text: 'Searchable PDF' },
-              ...(ctx.patient && { subject: ctx.patient }),
-              date: ctx.sourceTime,
-              description: `The scanned pages of ${where} with their OCR text as an invisible layer`,
-              content: [
-                {
-                  attachment: {
-                    contentType: 'application/pdf',
-                    data: pdf.toString('base64'),
-                    size: pdf.length,
-                  },
-                },
-              ],
-              context: { related: [ctx.sourceRef] },
-            },
+            resource: derivedDocument(
+              ctx,
+              'Searchable PDF',
+              `The scanned pages of ${where} with their OCR text as an invisible layer`,
+              [{ contentType: 'application/pdf', data: pdf.toString('base64'), size: pdf.length }],
+              { context: { related: [ctx.sourceRef] } },
+            ),
           });
         }
       }

@@ -26,34 +26,36 @@ export interface LabLine {
  * from the catalogue at the start of the line (after at most three stray marks, which OCR reads
  * into speckles), a number, an optional unit, range and flag.
  */
-export function parseLabLines(text: string, catalog: LabCatalog): LabLine[] {
+function labLineParser(catalog: LabCatalog): (text: string) => LabLine[] {
   const names = catalog.aliases.map((a) => a.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
   const re = new RegExp(
     `^\\s*[^\\sA-Za-z0-9]{0,3}\\s*(${names})(?![A-Za-z0-9])\\s*[:=]?\\s*(${NUMBER})\\s*(${UNIT})?\\s*(?:\\(?\\s*(?:ref(?:erence)?\\.?\\s*(?:range)?:?\\s*)?(${NUMBER})\\s*[-–]\\s*(${NUMBER})\\s*\\)?)?\\s*(HH|LL|H|L|HIGH|LOW|CRIT(?:ICAL)?|A)?\\b`,
     'i',
   );
-  const out: LabLine[] = [];
-  for (const raw of text.split(/\r?\n/)) {
-    const m = re.exec(raw);
-    const test = m?.[1] ? catalog.byName(m[1]) : undefined;
-    if (!m || !test) continue;
-    const num = (s: string | undefined): number | undefined =>
-      s === undefined ? undefined : Number(s.replace(/[<>\s]/g, '').replace(',', '.'));
-    const value = num(m[2]);
-    if (value === undefined) continue;
-    const low = num(m[4]);
-    const high = num(m[5]);
-    out.push({
-      test,
-      line: raw.trim(),
-      value,
-      ...(m[3] && { unit: m[3] }),
-      ...(low !== undefined && { low }),
-      ...(high !== undefined && { high }),
-      ...(m[6] && { flag: m[6].toUpperCase() }),
-    });
-  }
-  return out;
+  return (text) => {
+    const out: LabLine[] = [];
+    for (const raw of text.split(/\r?\n/)) {
+      const m = re.exec(raw);
+      const test = m?.[1] ? catalog.byName(m[1]) : undefined;
+      if (!m || !test) continue;
+      const num = (s: string | undefined): number | undefined =>
+        s === undefined ? undefined : Number(s.replace(/[<>\s]/g, '').replace(',', '.'));
+      const value = num(m[2]);
+      if (value === undefined) continue;
+      const low = num(m[4]);
+      const high = num(m[5]);
+      out.push({
+        test,
+        line: raw.trim(),
+        value,
+        ...(m[3] && { unit: m[3] }),
+        ...(low !== undefined && { low }),
+        ...(high !== undefined && { high }),
+        ...(m[6] && { flag: m[6].toUpperCase() }),
+      });
+    }
+    return out;
+  };
 }
 
 function interpretation(l: LabLine, value: number): CodeableConcept | undefined {
@@ -74,6 +76,7 @@ function interpretation(l: LabLine, value: number): CodeableConcept | undefined 
  * guessed.
  */
 export function structureLabsStage(catalog: LabCatalog): Stage {
+  const parseLabLines = labLineParser(catalog);
   const stage: Stage = {
     name: 'structure-labs',
     version: '1',
@@ -85,7 +88,7 @@ export function structureLabsStage(catalog: LabCatalog): Stage {
           );
           continue;
         }
-        for (const [n, l] of parseLabLines(text.text, catalog).entries()) {
+        for (const [n, l] of parseLabLines(text.text).entries()) {
           const value = catalog.convert(l.test, l.value, l.unit);
           if (value === undefined) {
             ctx.review.push(
