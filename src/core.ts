@@ -143,6 +143,7 @@ export async function buildCore(
       maxFrames: config.dicomMaxFrames,
       maxFramePixels: config.dicomMaxFramePixels,
       inlineBinaryBytes: config.dicomInlineBinaryBytes,
+      commitWaitMs: config.dicomCommitWaitMs,
       patientIdSystem: config.dicomPatientIdSystem,
       peers: config.dicomWebPeers,
     },

@@ -17,6 +17,8 @@ test('submissions arriving during a commit are committed together in the next on
     return items.join();
   });
   const first = batcher.submit('study', ['a']);
+  await new Promise((r) => setImmediate(r));
+  expect(calls).toEqual([['a']]);
   const second = batcher.submit('study', ['b']);
   const third = batcher.submit('study', ['c', 'd']);
   const other = batcher.submit('other', ['x']);
@@ -36,10 +38,44 @@ test('a failed combined commit is retried per submission, so only the bad one fa
     if (items.includes('bad')) throw new Error('constraint violated');
   });
   const first = batcher.submit('s', ['ok1']);
+  await new Promise((r) => setImmediate(r));
   const good = batcher.submit('s', ['ok2']);
   const bad = batcher.submit('s', ['bad']);
   gate.resolve();
   await expect(first).resolves.toBeUndefined();
   await expect(good).resolves.toBeUndefined();
   await expect(bad).rejects.toThrow('constraint violated');
+});
+
+test('a commit waits for announced submissions still on their way, and joins them', async () => {
+  const calls: string[][] = [];
+  const batcher = new CommitBatcher<string, void>((_key, items) => {
+    calls.push(items);
+    return Promise.resolve();
+  }, 60_000);
+  const onTheWay = batcher.announce();
+  const alsoOnTheWay = batcher.announce();
+  const first = batcher.submit('study', ['a']);
+  // Nothing commits while the others are still being received.
+  await new Promise((r) => setTimeout(r, 20));
+  expect(calls).toEqual([]);
+  const second = batcher.submit('study', ['b']);
+  onTheWay();
+  onTheWay(); // ending twice counts once
+  await new Promise((r) => setTimeout(r, 20));
+  expect(calls).toEqual([]);
+  alsoOnTheWay();
+  await Promise.all([first, second]);
+  expect(calls).toEqual([['a', 'b']]);
+});
+
+test('announced submissions that never come delay a commit by at most maxWaitMs', async () => {
+  const calls: string[][] = [];
+  const batcher = new CommitBatcher<string, void>((_key, items) => {
+    calls.push(items);
+    return Promise.resolve();
+  }, 30);
+  batcher.announce();
+  await batcher.submit('study', ['a']);
+  expect(calls).toEqual([['a']]);
 });

@@ -23,6 +23,8 @@ export interface Config {
   readonly dicomMaxFrames: number;
   readonly dicomMaxFramePixels: number;
   readonly dicomInlineBinaryBytes: number;
+  /** How long a study's commit waits for STOW-RS requests still being received, to commit them together. */
+  readonly dicomCommitWaitMs: number;
   /** Patient.identifier system that DICOM PatientID maps to (set it to the hospital's MRN system). */
   readonly dicomPatientIdSystem: string;
   /**
@@ -126,6 +128,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dicomMaxFrames: int(env, 'DICOM_MAX_FRAMES', 20_000),
     dicomMaxFramePixels: int(env, 'DICOM_MAX_FRAME_PIXELS', 100_000_000),
     dicomInlineBinaryBytes: int(env, 'DICOM_INLINE_BINARY_BYTES', 1024),
+    dicomCommitWaitMs: int(env, 'DICOM_COMMIT_WAIT_MS', 20),
     dicomPatientIdSystem: env.DICOM_PATIENT_ID_SYSTEM ?? 'urn:dicom:patient-id',
     dicomWebPeers: peers(env.DICOMWEB_PEERS, 'DICOMWEB_PEERS'),
     deidKey: env.DEID_KEY ? { id: env.DEID_KEY_ID ?? 'k1', secret: env.DEID_KEY } : undefined,

@@ -84,6 +84,8 @@ export async function ingestMultipart(
   deps: DicomWebDeps,
 ): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
+  // Commits of other requests wait a moment for this one, so that they can share a transaction.
+  const arrived = deps.commits.announce();
   try {
     await parseMultipart(body, boundary, async (part) => {
       outcomes.push(await storePart(part.index, part.headers, part.body, targetStudy, deps));
@@ -93,6 +95,8 @@ export async function ingestMultipart(
     if (err instanceof MultipartError)
       throw FhirError.of('invalid', `Unreadable multipart body: ${err.message}`);
     throw err;
+  } finally {
+    arrived();
   }
   return commitOutcomes(outcomes, access, deps);
 }

@@ -23,8 +23,9 @@ export function createStudyCommits(deps: DicomWebBase): StudyCommits {
       first.access,
       items.map((i) => i.instance),
     );
-  });
+  }, deps.config.commitWaitMs);
   return {
+    announce: () => batcher.announce(),
     submit: (studyUid, access, instances) =>
       batcher.submit(
         // Only requests of the same actor share a transaction: each write is made under its access.

@@ -13,6 +13,8 @@ export interface DicomWebConfig {
   maxFramePixels: number;
   /** Binary attributes up to this size are inlined in metadata; larger get a BulkDataURI. */
   inlineBinaryBytes: number;
+  /** How long a study's commit waits for STOW-RS requests still being received (group commit). */
+  commitWaitMs: number;
   /** Identifier system of Patient.identifier that PatientID (0010,0020) maps to. */
   patientIdSystem: string;
   /** DICOMweb roots of peers that import jobs may pull from, by name. */
@@ -39,6 +41,8 @@ export interface DicomWebResponse {
 
 /** Commits stored instances per study; concurrent STOW requests for one study share a transaction. */
 export interface StudyCommits {
+  /** Announces instances on their way (still being received); returns the call that ends it. */
+  announce(): () => void;
   submit(studyUid: string, access: AccessContext, instances: StoredInstance[]): Promise<void>;
 }
 
