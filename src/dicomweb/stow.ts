@@ -146,7 +146,8 @@ async function storePart(
   }
   let blob;
   try {
-    blob = await deps.blobs.put(body, { maxBytes: deps.config.maxInstanceBytes });
+    // The bytes are parsed next: kept from the write rather than read back from the file.
+    blob = await deps.blobs.put(body, { maxBytes: deps.config.maxInstanceBytes, keepBytes: true });
   } catch (err) {
     // The failed write destroyed the part stream; the parser skips the rest of its bytes.
     if (err instanceof BlobTooLargeError)
@@ -155,14 +156,15 @@ async function storePart(
   }
   try {
     if (blob.size === 0) throw new StowFailure(FAILURE.cannotUnderstand, 'Empty part');
-    const parsed = parseInstance(await deps.blobs.readAll(blob.key), {
+    const parsed = parseInstance(blob.bytes ?? (await deps.blobs.readAll(blob.key)), {
       inlineBinaryBytes: deps.config.inlineBinaryBytes,
       maxFrames: deps.config.maxFrames,
       maxFramePixels: deps.config.maxFramePixels,
     });
     if (targetStudy && parsed.studyUid !== targetStudy)
       throw new StowFailure(FAILURE.doesNotMatch, 'Instance belongs to another study', parsed);
-    return { index, stored: { parsed, blob } };
+    // Without the bytes: a request of many parts must not hold them all until its commit.
+    return { index, stored: { parsed, blob: { key: blob.key, size: blob.size, sha256: blob.sha256 } } };
   } catch (err) {
     await releaseBlobs(await deps.repo.reader(), deps.blobs, [blob.key]);
     if (!(err instanceof StowFailure)) throw err;

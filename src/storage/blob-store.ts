@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -17,8 +17,14 @@ export interface BlobInfo {
  * (sha256), so writing the same bytes twice is idempotent and a rolled-back write can be
  * undone by deleting the key if nothing else refers to it.
  */
+export interface PutOptions {
+  maxBytes?: number;
+  /** Also hand back the bytes written, for a caller that reads them next anyway. */
+  keepBytes?: boolean;
+}
+
 export interface BlobStore {
-  put(data: Buffer | Readable, options?: { maxBytes?: number }): Promise<BlobInfo>;
+  put(data: Buffer | Readable, options?: PutOptions): Promise<BlobInfo & { bytes?: Buffer }>;
   get(key: string): Promise<Readable>;
   readAll(key: string): Promise<Buffer>;
   /**
@@ -34,6 +40,9 @@ export class BlobTooLargeError extends Error {}
 
 /** Filesystem blob store under DATA_DIR/blobs; an S3-compatible one implements the same interface. */
 export class FileBlobStore implements BlobStore {
+  /** Directories known to exist. */
+  private readonly made = new Set<string>();
+
   constructor(private readonly root: string) {}
 
   private pathOf(key: string): string {
@@ -41,10 +50,9 @@ export class FileBlobStore implements BlobStore {
     return path.join(this.root, key);
   }
 
-  async put(data: Buffer | Readable, options: { maxBytes?: number } = {}): Promise<BlobInfo> {
-    const tmpDir = path.join(this.root, 'tmp');
-    await fs.mkdir(tmpDir, { recursive: true });
-    const tmp = path.join(tmpDir, randomUUID());
+  async put(data: Buffer | Readable, options: PutOptions = {}): Promise<BlobInfo & { bytes?: Buffer }> {
+    const tmp = path.join(this.root, 'tmp', randomUUID());
+    const kept: Buffer[] = [];
     const hash = createHash('sha256');
     let size = 0;
     const max = options.maxBytes ?? Number.POSITIVE_INFINITY;
@@ -53,7 +61,8 @@ export class FileBlobStore implements BlobStore {
         if (data.length > max) throw new BlobTooLargeError(`Blob exceeds ${max} bytes`);
         hash.update(data);
         size = data.length;
-        await fs.writeFile(tmp, data);
+        kept.push(data);
+        await this.inDir(tmp, () => fs.writeFile(tmp, data));
       } else {
         const meter = new Transform({
           transform(chunk: Buffer, _enc, cb) {
@@ -63,20 +72,44 @@ export class FileBlobStore implements BlobStore {
               return;
             }
             hash.update(chunk);
+            if (options.keepBytes) kept.push(chunk);
             cb(null, chunk);
           },
         });
-        await pipeline(data, meter, createWriteStream(tmp));
+        // Opened before the stream starts, so a missing directory can still be made and retried.
+        const file = await this.inDir(tmp, () => fs.open(tmp, 'w'));
+        await pipeline(data, meter, file.createWriteStream());
       }
       const sha256 = hash.digest('hex');
       const key = `sha256/${sha256.slice(0, 2)}/${sha256}`;
       const final = this.pathOf(key);
-      await fs.mkdir(path.dirname(final), { recursive: true });
-      await fs.rename(tmp, final);
-      return { key, size, sha256 };
+      await this.inDir(final, () => fs.rename(tmp, final));
+      const bytes = options.keepBytes ? (kept.length === 1 ? kept[0] : Buffer.concat(kept)) : undefined;
+      return { key, size, sha256, ...(bytes && { bytes }) };
     } catch (err) {
       await fs.rm(tmp, { force: true });
       throw err;
+    }
+  }
+
+  /**
+   * Runs a call that creates `file`, making its directory first the first time. Directories made
+   * are remembered, so a write costs no mkdir; one removed behind the process's back is made again.
+   */
+  private async inDir<T>(file: string, create: () => Promise<T>): Promise<T> {
+    const dir = path.dirname(file);
+    if (!this.made.has(dir)) {
+      await fs.mkdir(dir, { recursive: true });
+      this.made.add(dir);
+    }
+    try {
+      return await create();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      this.made.delete(dir);
+      await fs.mkdir(dir, { recursive: true });
+      this.made.add(dir);
+      return create();
     }
   }
 
