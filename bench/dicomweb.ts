@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { editFile, multipartBody, newUid, PYDICOM } from '../test/helpers/dicom';
 import { startOrthanc } from '../test/helpers/orthanc';
-import { startServerProcess } from './server-process';
+import { startFloorProcess, startServerProcess } from './server-process';
 import { percentile, timed } from './stats';
 
 const BOUNDARY = 'bench-boundary-51c2';
@@ -93,6 +93,15 @@ async function latency(urls: string[], accept: string): Promise<{ p50: number; p
 
 const fmt = (x: number, d = 1): string => x.toFixed(d);
 
+const BIG_STUDY = 500;
+
+/** Rates are server, Orthanc, floor. */
+function printRatios(label: string, [server = 0, orthanc = 1, floor = 1]: number[]): void {
+  console.log(
+    `  ratio server/orthanc, ${label}: ${fmt(server / orthanc, 2)} (floor/orthanc ${fmt(floor / orthanc, 2)})`,
+  );
+}
+
 /**
  * DICOMweb benchmark against a real Orthanc (Debian orthanc + orthanc-dicomweb) on the same files,
  * with the same client and concurrency: STOW-RS ingest, QIDO-RS at 10k studies, study metadata.
@@ -111,10 +120,13 @@ export async function dicomwebBench(): Promise<void> {
     API_PROCESSES: process.env.BENCH_API_PROCESSES ?? '1',
   });
   const orthanc = await startOrthanc();
+  const floor = await startFloorProcess();
   const targets: Target[] = [
     { name: 'server', root: `${server.url}/dicom-web` },
     { name: 'orthanc', root: `${orthanc.url}/dicom-web` },
   ];
+  // Only receives and writes bodies: the most any Node.js server can do with this client here.
+  const ingestTargets: Target[] = [...targets, { name: 'floor', root: floor.url }];
   console.log(
     `dicomweb: database ${schema ? 'PostgreSQL' : 'PGlite'}, ${process.env.BENCH_API_PROCESSES ?? '1'} API process(es), Orthanc ${orthanc.url}`,
   );
@@ -126,15 +138,34 @@ export async function dicomwebBench(): Promise<void> {
         const mb = files.reduce((n, f) => n + f.length, 0) / 1e6;
         const rates: number[] = [];
         const label = `${perRequest === 1 ? 'instance' : 'series'} per request, concurrency ${concurrency}`;
-        for (const t of targets) {
+        for (const t of ingestTargets) {
           const s = await ingest(t, files, concurrency, perRequest);
           rates.push(files.length / s);
           console.log(
             `  STOW-RS ${t.name.padEnd(7)} ${label}: ${files.length} instances (${fmt(mb)} MB) in ${fmt(s, 2)} s = ${fmt(files.length / s)} instances/s, ${fmt(mb / s)} MB/s`,
           );
         }
-        console.log(`  ratio server/orthanc, ${label}: ${fmt((rates[0] ?? 0) / (rates[1] ?? 1), 2)}`);
+        printRatios(label, rates);
       }
+    }
+
+    // A modality sending one large study instance by instance: every commit rewrites the study's
+    // ImagingStudy, so this is where concurrent requests must share transactions.
+    for (const concurrency of [1, 8]) {
+      const slices = mrStudies(1);
+      const rates: number[] = [];
+      const label = `one ${BIG_STUDY}-instance study, instance per request, concurrency ${concurrency}`;
+      for (const t of ingestTargets) {
+        const study = newUid();
+        const series = newUid();
+        const files = Array.from({ length: BIG_STUDY }, (_, i) =>
+          reUid(slices[i % slices.length] as Buffer, study, series),
+        );
+        const s = await ingest(t, files, concurrency);
+        rates.push(files.length / s);
+        console.log(`  STOW-RS ${t.name.padEnd(7)} ${label}: ${fmt(files.length / s)} instances/s`);
+      }
+      printRatios(label, rates);
     }
 
     // One study of 500 instances for the metadata figure.
@@ -183,6 +214,7 @@ export async function dicomwebBench(): Promise<void> {
       );
     }
   } finally {
+    await floor.stop();
     await orthanc.stop();
     await server.stop();
     if (schema) {
