@@ -423,6 +423,34 @@ test('concurrent one-instance STOW requests for one study land in one consistent
   expect(byInstance.body.entry).toHaveLength(1);
 });
 
+test('a Patient the EHR has since edited is linked to the next study as it is, not overwritten', async () => {
+  const pid = `PID-${newUid().slice(-10)}`;
+  const withPatient = (): Buffer =>
+    editFile(withNewUids(testFile('MR_small.dcm'), { study: newUid(), series: newUid() }), (d) => {
+      d['00100020'] = { vr: 'LO', Value: [pid] };
+      d['00100010'] = { vr: 'PN', Value: [{ Alphabetic: 'Dicom^Name' }] };
+    });
+  const first = withPatient();
+  expect((await stow([first])).status).toBe(200);
+  const firstStudy = await fhirFetch(server, `ImagingStudy/${uidOf(first, '0020000D')}`);
+  const ref: string = firstStudy.body.subject.reference;
+  // The EHR moves the patient to its own MRN system and corrects the name.
+  const edited = {
+    ...(await fhirFetch(server, ref)).body,
+    identifier: [{ system: 'urn:example:mrn', value: pid }],
+    name: [{ family: 'Corrected', given: ['Name'] }],
+  };
+  expect((await fhirFetch(server, ref, { method: 'PUT', body: edited })).status).toBe(200);
+
+  const second = withPatient();
+  expect((await stow([second])).status).toBe(200);
+  const secondStudy = await fhirFetch(server, `ImagingStudy/${uidOf(second, '0020000D')}`);
+  expect(secondStudy.body.subject.reference).toBe(ref);
+  const patient = await fhirFetch(server, ref);
+  expect(patient.body.name).toEqual([{ family: 'Corrected', given: ['Name'] }]);
+  expect(patient.body.meta.versionId).toBe('2');
+});
+
 test('bytes shared by a DICOM instance and a Binary survive the removal of either owner', async () => {
   const file = withNewUids(testFile('MR_small.dcm'), { study: newUid(), series: newUid() });
   const url = `${server.url}${instancePath(file)}`;

@@ -3,6 +3,7 @@ import type { Endpoint, HumanName, ImagingStudy, ImagingStudySeries, Patient } f
 import type { SearchParamRegistry } from '../search';
 import { executeSearch, parseSearch } from '../search';
 import type { AccessContext } from '../shared';
+import { FhirError } from '../shared';
 import type { Repository } from '../storage';
 import type { DicomJson } from './dicom-json';
 import { firstString } from './dicom-json';
@@ -191,8 +192,12 @@ async function findOrCreatePatient(
         birthDate: `${birth.slice(0, 4)}-${birth.slice(4, 6)}-${birth.slice(6, 8)}`,
       }),
   };
-  const existing = await repo.readStored(access, 'Patient', id);
-  if (!existing || existing.deleted) await repo.update(access, patient);
+  try {
+    await repo.create(access, patient, { id });
+  } catch (err) {
+    // Already there (its identifier changed since): the EHR's copy is kept as it is.
+    if (!(err instanceof FhirError && err.status === 409)) throw err;
+  }
   return id;
 }
 
@@ -230,6 +235,8 @@ async function ensureEndpoint(
     payloadMimeType: ['application/dicom'],
     address: deps.dicomWebBase,
   };
-  // update() makes no new version when nothing changed.
+  // A plain read first: update() locks the row, and every new study would queue behind that lock.
+  const stored = await repo.readStored(access, 'Endpoint', ENDPOINT_ID);
+  if (stored?.content && (JSON.parse(stored.content) as Endpoint).address === deps.dicomWebBase) return;
   await repo.update(access, endpoint);
 }
