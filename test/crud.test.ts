@@ -137,6 +137,21 @@ describe('update-as-create and JSON Patch', () => {
     expect(a.body.meta.versionId).toBe('1');
     expect(b.status).toBe(200);
     expect(b.body.meta.versionId).toBe('1');
+    // The same content with its elements in another order, and one changed value of equal length.
+    const reordered = await fhirFetch(server, 'Patient/same-1', {
+      method: 'PUT',
+      body: { active: true, id: 'same-1', resourceType: 'Patient' },
+    });
+    expect(reordered.body.meta.versionId).toBe('1');
+    const changed = await fhirFetch(server, 'Patient/same-1', {
+      method: 'PUT',
+      body: { resourceType: 'Patient', id: 'same-1', birthDate: '1990-01-01' },
+    });
+    const sameLength = await fhirFetch(server, 'Patient/same-1', {
+      method: 'PUT',
+      body: { resourceType: 'Patient', id: 'same-1', birthDate: '1991-01-01' },
+    });
+    expect([changed.body.meta.versionId, sameLength.body.meta.versionId]).toEqual(['2', '3']);
   });
 
   test('JSON Patch: applies, rejects a failed test op with 422 and a wrong content type with 415', async () => {
