@@ -56,17 +56,34 @@ test('a commit waits for announced submissions still on their way, and joins the
   const onTheWay = batcher.announce();
   const alsoOnTheWay = batcher.announce();
   const first = batcher.submit('study', ['a']);
-  // Nothing commits while the others are still being received.
+  // Nothing commits while the others, whose keys are not known yet, are still being received.
   await new Promise((r) => setTimeout(r, 20));
   expect(calls).toEqual([]);
   const second = batcher.submit('study', ['b']);
-  onTheWay();
-  onTheWay(); // ending twice counts once
+  onTheWay.done();
+  onTheWay.done(); // ending twice counts once
   await new Promise((r) => setTimeout(r, 20));
   expect(calls).toEqual([]);
-  alsoOnTheWay();
+  // Known to be for this key: still waited for.
+  alsoOnTheWay.keyed('study');
+  await new Promise((r) => setTimeout(r, 20));
+  expect(calls).toEqual([]);
+  alsoOnTheWay.done();
   await Promise.all([first, second]);
   expect(calls).toEqual([['a', 'b']]);
+});
+
+test('a commit does not wait for submissions known to be for another key', async () => {
+  const calls: string[][] = [];
+  const batcher = new CommitBatcher<string, void>((_key, items) => {
+    calls.push(items);
+    return Promise.resolve();
+  }, 60_000);
+  const elsewhere = batcher.announce();
+  elsewhere.keyed('other study');
+  await batcher.submit('study', ['a']);
+  expect(calls).toEqual([['a']]);
+  elsewhere.done();
 });
 
 test('announced submissions that never come delay a commit by at most maxWaitMs', async () => {

@@ -11,13 +11,23 @@ interface Waiter<T, R> {
  * batch instead of one per instance. If a combined batch fails, each submission is retried alone,
  * so one bad request cannot fail the others.
  *
- * Submissions still being received can be announced: a batch about to commit then waits for them
- * (at most `maxWaitMs`). Without that, an embedded database that answers without yielding to the
- * event loop lets no other request reach `submit` during a commit, and every batch holds one item.
+ * Submissions still being received can be announced: a batch about to commit then waits (at most
+ * `maxWaitMs`) for those that may join it, that is those whose key is not known yet and those of
+ * its key. Without that, an embedded database that answers without yielding to the event loop
+ * lets no other request reach `submit` during a commit, and every batch holds one item.
  */
+export interface Arrival {
+  /** The key this submission will be made under, once known. */
+  keyed(key: string): void;
+  /** Submitted, or given up. */
+  done(): void;
+}
+
 export class CommitBatcher<T, R> {
   private readonly queues = new Map<string, Waiter<T, R>[]>();
-  private arriving = 0;
+  /** Announced submissions whose key is not known yet. */
+  private unkeyed = 0;
+  private readonly keyed = new Map<string, number>();
   private readonly listeners = new Set<() => void>();
 
   constructor(
@@ -25,16 +35,35 @@ export class CommitBatcher<T, R> {
     private readonly maxWaitMs = 0,
   ) {}
 
-  /** Announces a submission on its way; call the returned function once it was submitted or given up. */
-  announce(): () => void {
-    this.arriving++;
+  /** Announces a submission on its way. */
+  announce(): Arrival {
+    this.unkeyed++;
+    let key: string | undefined;
     let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      this.arriving--;
-      for (const listener of [...this.listeners]) listener();
+    return {
+      keyed: (k) => {
+        if (done || key !== undefined) return;
+        key = k;
+        this.unkeyed--;
+        this.keyed.set(k, (this.keyed.get(k) ?? 0) + 1);
+        this.wake();
+      },
+      done: () => {
+        if (done) return;
+        done = true;
+        if (key === undefined) this.unkeyed--;
+        else {
+          const left = (this.keyed.get(key) ?? 1) - 1;
+          if (left > 0) this.keyed.set(key, left);
+          else this.keyed.delete(key);
+        }
+        this.wake();
+      },
     };
+  }
+
+  private wake(): void {
+    for (const listener of [...this.listeners]) listener();
   }
 
   submit(key: string, items: T[]): Promise<R> {
@@ -52,7 +81,7 @@ export class CommitBatcher<T, R> {
   private async run(key: string, first: Waiter<T, R>[]): Promise<void> {
     let batch = first;
     while (batch.length > 0) {
-      await this.gather();
+      await this.gather(key);
       batch.push(...(this.queues.get(key)?.splice(0) ?? []));
       await this.commitBatch(key, batch);
       batch = this.queues.get(key)?.splice(0) ?? [];
@@ -60,10 +89,10 @@ export class CommitBatcher<T, R> {
     this.queues.delete(key);
   }
 
-  /** Waits until no announced submission is on its way, or maxWaitMs passed. */
-  private async gather(): Promise<void> {
+  /** Waits until no announced submission that may join this key's batch is on its way, or maxWaitMs passed. */
+  private async gather(key: string): Promise<void> {
     const deadline = Date.now() + this.maxWaitMs;
-    while (this.arriving > 0) {
+    while (this.unkeyed > 0 || this.keyed.has(key)) {
       const left = deadline - Date.now();
       if (left <= 0) return;
       await new Promise<void>((resolve) => {

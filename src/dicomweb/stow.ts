@@ -84,11 +84,13 @@ export async function ingestMultipart(
   deps: DicomWebDeps,
 ): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
-  // Commits of other requests wait a moment for this one, so that they can share a transaction.
-  const arrived = deps.commits.announce();
+  // Commits of this request's study wait a moment for it, so that they can share a transaction.
+  const arrival = deps.commits.announce(access);
   try {
     await parseMultipart(body, boundary, async (part) => {
-      outcomes.push(await storePart(part.index, part.headers, part.body, targetStudy, deps));
+      const outcome = await storePart(part.index, part.headers, part.body, targetStudy, deps);
+      if (outcome.stored) arrival.study(outcome.stored.parsed.studyUid);
+      outcomes.push(outcome);
     });
   } catch (err) {
     await releaseBlobs(await deps.repo.reader(), deps.blobs, keysOf(outcomes));
@@ -96,7 +98,7 @@ export async function ingestMultipart(
       throw FhirError.of('invalid', `Unreadable multipart body: ${err.message}`);
     throw err;
   } finally {
-    arrived();
+    arrival.done();
   }
   return commitOutcomes(outcomes, access, deps);
 }

@@ -24,12 +24,24 @@ export function createStudyCommits(deps: DicomWebBase): StudyCommits {
       items.map((i) => i.instance),
     );
   }, deps.config.commitWaitMs);
+  // Only requests of the same actor share a transaction: each write is made under its access.
+  const keyOf = (studyUid: string, access: AccessContext): string =>
+    JSON.stringify([studyUid, access.kind, access.actor, access.roles]);
   return {
-    announce: () => batcher.announce(),
+    announce: (access) => {
+      const arrival = batcher.announce();
+      return {
+        study: (studyUid) => {
+          arrival.keyed(keyOf(studyUid, access));
+        },
+        done: () => {
+          arrival.done();
+        },
+      };
+    },
     submit: (studyUid, access, instances) =>
       batcher.submit(
-        // Only requests of the same actor share a transaction: each write is made under its access.
-        JSON.stringify([studyUid, access.kind, access.actor, access.roles]),
+        keyOf(studyUid, access),
         instances.map((instance) => ({ studyUid, access, instance })),
       ),
   };

@@ -41,8 +41,11 @@ export interface DicomWebResponse {
 
 /** Commits stored instances per study; concurrent STOW requests for one study share a transaction. */
 export interface StudyCommits {
-  /** Announces instances on their way (still being received); returns the call that ends it. */
-  announce(): () => void;
+  /**
+   * Announces a request whose instances are still being received, so that commits it may join
+   * wait for it: `study` once its study is known, `done` when it is submitted or given up.
+   */
+  announce(access: AccessContext): { study(studyUid: string): void; done(): void };
   submit(studyUid: string, access: AccessContext, instances: StoredInstance[]): Promise<void>;
 }
 
