@@ -1,5 +1,6 @@
 import PgBoss from 'pg-boss';
 import type { Logger } from '../shared';
+import type { Knex } from 'knex';
 import type { Database, Executor } from '../storage';
 
 /** A queue and how its jobs are retried; created (or updated) when the queue starts. */
@@ -52,6 +53,7 @@ interface PgConnection {
  */
 function sqlOn(executor: Executor): PgBoss.Db {
   const client = (executor as unknown as { client: KnexClient }).client;
+  const pooled = !(executor as Partial<Knex.Transaction>).isTransaction;
   return {
     async executeSql(text: string, values?: unknown[]) {
       const conn = (await client.acquireConnection()) as PgLiteConnection | PgConnection;
@@ -60,11 +62,39 @@ function sqlOn(executor: Executor): PgBoss.Db {
         // Without values pg-boss may send several statements: PGlite runs those with exec.
         if ('exec' in conn) return (await conn.exec(text)).at(-1) ?? { rows: [] };
         return await conn.query(text);
+      } catch (err) {
+        // A failed text of several statements stops inside its own BEGIN: the pooled connection
+        // must not go back to the pool in an aborted transaction.
+        if (pooled && !(values && values.length > 0)) await conn.query('ROLLBACK').catch(() => undefined);
+        throw err;
       } finally {
         await client.releaseConnection(conn);
       }
     },
   };
+}
+
+/**
+ * Runs fn while this process holds a PostgreSQL session advisory lock on `key` (on a connection
+ * of its own, so fn can use the pool). Embedded PGlite serves one process and needs none.
+ */
+async function exclusively(db: Database, key: string, fn: () => Promise<void>): Promise<void> {
+  const client = (db as unknown as { client: KnexClient }).client;
+  const conn = (await client.acquireConnection()) as PgLiteConnection | PgConnection;
+  if ('exec' in conn) {
+    await client.releaseConnection(conn);
+    return fn();
+  }
+  try {
+    await conn.query('SELECT pg_advisory_lock(hashtext($1))', [key]);
+    try {
+      await fn();
+    } finally {
+      await conn.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
+    }
+  } finally {
+    await client.releaseConnection(conn);
+  }
 }
 
 /** Durable jobs on pg-boss 10, in the same database as the resources. */
@@ -73,8 +103,8 @@ export class JobQueue {
   private started = false;
 
   constructor(
-    db: Database,
-    schema: string,
+    private readonly db: Database,
+    private readonly schema: string,
     private readonly logger: Logger,
     private readonly pollingIntervalSeconds = 1,
     maintenanceIntervalSeconds = 120,
@@ -93,12 +123,16 @@ export class JobQueue {
   }
 
   async start(queues: readonly QueueSpec[]): Promise<void> {
-    await this.boss.start();
+    // Processes starting together would race: pg-boss installs its schema when it finds none
+    // (all but the first fail), and creating queues at once deadlocks. They take turns instead.
+    await exclusively(this.db, `job-queue-start:${this.schema}`, async () => {
+      await this.boss.start();
+      for (const { name, ...options } of queues) {
+        if (await this.boss.getQueue(name)) await this.boss.updateQueue(name, { name, ...options });
+        else await this.boss.createQueue(name, { name, policy: 'standard', ...options });
+      }
+    });
     this.started = true;
-    for (const { name, ...options } of queues) {
-      if (await this.boss.getQueue(name)) await this.boss.updateQueue(name, { name, ...options });
-      else await this.boss.createQueue(name, { name, policy: 'standard', ...options });
-    }
   }
 
   /** Enqueues a job; with `tx`, inside that transaction (it exists only if the transaction commits). */

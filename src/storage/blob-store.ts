@@ -12,17 +12,17 @@ export interface BlobInfo {
   sha256: string;
 }
 
-/**
- * Where bytes live (Binary content now, DICOM instances later). Keys are content-addressed
- * (sha256), so writing the same bytes twice is idempotent and a rolled-back write can be
- * undone by deleting the key if nothing else refers to it.
- */
 export interface PutOptions {
   maxBytes?: number;
   /** Also hand back the bytes written, for a caller that reads them next anyway. */
   keepBytes?: boolean;
 }
 
+/**
+ * Where bytes live (Binary content now, DICOM instances later). Keys are content-addressed
+ * (sha256), so writing the same bytes twice is idempotent and a rolled-back write can be
+ * undone by deleting the key if nothing else refers to it.
+ */
 export interface BlobStore {
   put(data: Buffer | Readable, options?: PutOptions): Promise<BlobInfo & { bytes?: Buffer }>;
   get(key: string): Promise<Readable>;
