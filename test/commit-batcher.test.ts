@@ -8,6 +8,16 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
+/** A batcher that records what each commit received. */
+function recording(maxWaitMs: number): { calls: string[][]; batcher: CommitBatcher<string, void> } {
+  const calls: string[][] = [];
+  const batcher = new CommitBatcher<string, void>((_key, items) => {
+    calls.push(items);
+    return Promise.resolve();
+  }, maxWaitMs);
+  return { calls, batcher };
+}
+
 test('submissions arriving during a commit are committed together in the next one', async () => {
   const calls: string[][] = [];
   const gate = deferred();
@@ -48,11 +58,7 @@ test('a failed combined commit is retried per submission, so only the bad one fa
 });
 
 test('a commit waits for announced submissions still on their way, and joins them', async () => {
-  const calls: string[][] = [];
-  const batcher = new CommitBatcher<string, void>((_key, items) => {
-    calls.push(items);
-    return Promise.resolve();
-  }, 60_000);
+  const { calls, batcher } = recording(60_000);
   const onTheWay = batcher.announce();
   const alsoOnTheWay = batcher.announce();
   const first = batcher.submit('study', ['a']);
@@ -74,11 +80,7 @@ test('a commit waits for announced submissions still on their way, and joins the
 });
 
 test('a commit does not wait for submissions known to be for another key', async () => {
-  const calls: string[][] = [];
-  const batcher = new CommitBatcher<string, void>((_key, items) => {
-    calls.push(items);
-    return Promise.resolve();
-  }, 60_000);
+  const { calls, batcher } = recording(60_000);
   const elsewhere = batcher.announce();
   elsewhere.keyed('other study');
   await batcher.submit('study', ['a']);
@@ -87,11 +89,7 @@ test('a commit does not wait for submissions known to be for another key', async
 });
 
 test('announced submissions that never come delay a commit by at most maxWaitMs', async () => {
-  const calls: string[][] = [];
-  const batcher = new CommitBatcher<string, void>((_key, items) => {
-    calls.push(items);
-    return Promise.resolve();
-  }, 30);
+  const { calls, batcher } = recording(30);
   batcher.announce();
   await batcher.submit('study', ['a']);
   expect(calls).toEqual([['a']]);

@@ -2,6 +2,7 @@ import PgBoss from 'pg-boss';
 import type { Logger } from '../shared';
 import type { Knex } from 'knex';
 import type { Database, Executor } from '../storage';
+import { JOB_QUEUE_LOCK, withAdvisoryLock } from '../storage';
 
 /** A queue and how its jobs are retried; created (or updated) when the queue starts. */
 export interface QueueSpec {
@@ -74,29 +75,6 @@ function sqlOn(executor: Executor): PgBoss.Db {
   };
 }
 
-/**
- * Runs fn while this process holds a PostgreSQL session advisory lock on `key` (on a connection
- * of its own, so fn can use the pool). Embedded PGlite serves one process and needs none.
- */
-async function exclusively(db: Database, key: string, fn: () => Promise<void>): Promise<void> {
-  const client = (db as unknown as { client: KnexClient }).client;
-  const conn = (await client.acquireConnection()) as PgLiteConnection | PgConnection;
-  if ('exec' in conn) {
-    await client.releaseConnection(conn);
-    return fn();
-  }
-  try {
-    await conn.query('SELECT pg_advisory_lock(hashtext($1))', [key]);
-    try {
-      await fn();
-    } finally {
-      await conn.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
-    }
-  } finally {
-    await client.releaseConnection(conn);
-  }
-}
-
 /** Durable jobs on pg-boss 10, in the same database as the resources. */
 export class JobQueue {
   private readonly boss: PgBoss;
@@ -104,7 +82,7 @@ export class JobQueue {
 
   constructor(
     private readonly db: Database,
-    private readonly schema: string,
+    schema: string,
     private readonly logger: Logger,
     private readonly pollingIntervalSeconds = 1,
     maintenanceIntervalSeconds = 120,
@@ -125,7 +103,7 @@ export class JobQueue {
   async start(queues: readonly QueueSpec[]): Promise<void> {
     // Processes starting together would race: pg-boss installs its schema when it finds none
     // (all but the first fail), and creating queues at once deadlocks. They take turns instead.
-    await exclusively(this.db, `job-queue-start:${this.schema}`, async () => {
+    await withAdvisoryLock(this.db, JOB_QUEUE_LOCK, async () => {
       await this.boss.start();
       for (const { name, ...options } of queues) {
         if (await this.boss.getQueue(name)) await this.boss.updateQueue(name, { name, ...options });

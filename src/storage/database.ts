@@ -7,6 +7,8 @@ import type { Config } from '../config';
 
 /** Advisory lock key shared by every process that creates or migrates this server's tables. */
 export const MIGRATION_LOCK = 424_242_001;
+/** Held while a process installs and configures its job queues. */
+export const JOB_QUEUE_LOCK = 424_242_002;
 
 export type Database = Knex;
 export type Executor = Knex | Knex.Transaction;
@@ -50,6 +52,35 @@ export async function openDatabase(config: Config): Promise<Database> {
   }
   // PGlite is one connection; knex-pglite fixes the pool at 1, which also serialises transactions.
   return knex({ client: ClientPgLite, dialect: 'postgres', connection, acquireConnectionTimeout: 600_000 });
+}
+
+/** The part of knex's (untyped) client used to hold one connection of the pool. */
+interface KnexClient {
+  config: { client?: unknown };
+  acquireConnection(): Promise<{ query(sql: string, params: unknown[]): Promise<unknown> }>;
+  releaseConnection(conn: unknown): Promise<void>;
+}
+
+/**
+ * Runs fn while this process holds a PostgreSQL session advisory lock on `key`, taken on a
+ * connection of its own so that fn can use the pool: processes starting together on one database
+ * take turns. Embedded PGlite serves one process (and has no second connection), so it runs fn
+ * directly.
+ */
+export async function withAdvisoryLock<T>(db: Database, key: number, fn: () => Promise<T>): Promise<T> {
+  const client = db.client as KnexClient;
+  if (client.config.client !== 'pg') return fn();
+  const conn = await client.acquireConnection();
+  try {
+    await conn.query('SELECT pg_advisory_lock($1)', [key]);
+    try {
+      return await fn();
+    } finally {
+      await conn.query('SELECT pg_advisory_unlock($1)', [key]);
+    }
+  } finally {
+    await client.releaseConnection(conn);
+  }
 }
 
 export function isEmbedded(config: Pick<Config, 'databaseUrl'>): boolean {

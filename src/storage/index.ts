@@ -1,4 +1,4 @@
-export { openDatabase, isEmbedded, isRetryableDbError } from './database';
+export { openDatabase, isEmbedded, isRetryableDbError, withAdvisoryLock, JOB_QUEUE_LOCK } from './database';
 export type { Database, Executor } from './database';
 export { migrate, INDEX_TABLES } from './migrations';
 export type { IndexTable } from './migrations';

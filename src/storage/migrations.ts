@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Database } from './database';
-import { MIGRATION_LOCK } from './database';
+import { MIGRATION_LOCK, withAdvisoryLock } from './database';
 
 interface Migration {
   name: string;
@@ -234,33 +234,7 @@ class InCodeMigrationSource implements Knex.MigrationSource<Migration> {
  * of its own, makes the processes migrate one after another.
  */
 export async function migrate(db: Database): Promise<void> {
-  const run = (): Promise<unknown> =>
-    db.migrate.latest({ migrationSource: new InCodeMigrationSource(), tableName: 'knex_migrations' });
-  const client = db.client as KnexClient;
-  if (client.config.client !== 'pg') {
-    await run();
-    return;
-  }
-  const conn = await client.acquireConnection();
-  try {
-    await conn.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    try {
-      await run();
-    } finally {
-      await conn.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
-    }
-  } finally {
-    await client.releaseConnection(conn);
-  }
-}
-
-interface PgConnection {
-  query(sql: string, params: unknown[]): Promise<unknown>;
-}
-
-/** The part of knex's (untyped) client used to hold one connection. */
-interface KnexClient {
-  config: { client?: unknown };
-  acquireConnection(): Promise<PgConnection>;
-  releaseConnection(conn: PgConnection): Promise<void>;
+  await withAdvisoryLock(db, MIGRATION_LOCK, () =>
+    db.migrate.latest({ migrationSource: new InCodeMigrationSource(), tableName: 'knex_migrations' }),
+  );
 }

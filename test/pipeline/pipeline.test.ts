@@ -41,6 +41,16 @@ function report(attachment: DiagnosticReport['presentedForm']): DiagnosticReport
   };
 }
 
+/** A current DocumentReference holding `note` as plain text. */
+function textDocument(note: string, patient = patientId): DocumentReference {
+  return {
+    resourceType: 'DocumentReference',
+    status: 'current',
+    subject: { reference: `Patient/${patient}` },
+    content: [{ attachment: { contentType: 'text/plain', data: Buffer.from(note).toString('base64') } }],
+  };
+}
+
 /** A lab report PDF with a user password, encrypted (AES-256) by Debian's qpdf. */
 async function encryptedPdf(): Promise<Buffer> {
   const pdf = await PDFDocument.create();
@@ -399,21 +409,7 @@ test('bad input fails its own run with a clear reason and no outputs; a rolled-b
 });
 
 test('a source stays deletable after its run; a de-identified compartment has its findings, not the Tasks', async () => {
-  const doc = await fhirFetch(server, 'DocumentReference', {
-    body: {
-      resourceType: 'DocumentReference',
-      status: 'current',
-      subject: { reference: `Patient/${patientId}` },
-      content: [
-        {
-          attachment: {
-            contentType: 'text/plain',
-            data: Buffer.from('Sodium 118 mmol/L').toString('base64'),
-          },
-        },
-      ],
-    },
-  });
+  const doc = await fhirFetch(server, 'DocumentReference', { body: textDocument('Sodium 118 mmol/L') });
   const task = await finishedTask(`DocumentReference/${doc.body.id}`);
   expect(task.status).toBe('completed');
   // Its text output refers to the version it came from, so the document can still be deleted.
@@ -429,14 +425,7 @@ test('red flags in a de-identified report: affirmed, uncertain, and negated or h
     'No evidence of pulmonary embolism. History of stroke.',
     'Possible early sepsis.',
   ].join('\n');
-  const doc = await fhirFetch(server, 'DocumentReference', {
-    body: {
-      resourceType: 'DocumentReference',
-      status: 'current',
-      subject: { reference: `Patient/${patientId}` },
-      content: [{ attachment: { contentType: 'text/plain', data: Buffer.from(note).toString('base64') } }],
-    },
-  });
+  const doc = await fhirFetch(server, 'DocumentReference', { body: textDocument(note) });
   const task = await finishedTask(`DocumentReference/${doc.body.id}`);
   expect(task.status).toBe('completed');
   const docs = await Promise.all(outputsOf(task, 'DocumentReference').map((r) => read<DocumentReference>(r)));
@@ -488,14 +477,7 @@ test('one summary per patient and per encounter: ordered sections, severity clas
     'A chest tube was placed and the lung re-expanded on the repeat film.',
     'There is no evidence of pulmonary embolism on the CT angiogram.',
   ].join(' ');
-  const doc = await fhirFetch(server, 'DocumentReference', {
-    body: {
-      resourceType: 'DocumentReference',
-      status: 'current',
-      subject: { reference: `Patient/${patient}` },
-      content: [{ attachment: { contentType: 'text/plain', data: Buffer.from(note).toString('base64') } }],
-    },
-  });
+  const doc = await fhirFetch(server, 'DocumentReference', { body: textDocument(note, patient) });
   await finishedTask(`DiagnosticReport/${labs.body.id}`);
   const last = await finishedTask(`DocumentReference/${doc.body.id}`);
   expect(last.status).toBe('completed');
