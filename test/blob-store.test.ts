@@ -33,10 +33,15 @@ test('directories removed behind the store are made again on the next put', asyn
   expect((await store.readAll(buffered.key)).toString()).toBe('three');
 });
 
-test('a put over the size limit fails and leaves no file behind', async () => {
-  const store = new FileBlobStore(root);
-  await expect(
-    store.put(Readable.from([Buffer.alloc(10), Buffer.alloc(10)]), { maxBytes: 15, keepBytes: true }),
-  ).rejects.toBeInstanceOf(BlobTooLargeError);
-  expect(await fs.readdir(path.join(root, 'tmp'))).toEqual([]);
-});
+test.each([true, false])(
+  'a put over the size limit fails and leaves no file behind (keepBytes %s)',
+  async (keepBytes) => {
+    const store = new FileBlobStore(root);
+    await expect(
+      store.put(Readable.from([Buffer.alloc(10), Buffer.alloc(10)]), { maxBytes: 15, keepBytes }),
+    ).rejects.toBeInstanceOf(BlobTooLargeError);
+    const left = await fs.readdir(path.join(root, 'tmp')).catch(() => []);
+    expect(left).toEqual([]);
+    await expect(fs.readdir(path.join(root, 'sha256'))).rejects.toMatchObject({ code: 'ENOENT' });
+  },
+);

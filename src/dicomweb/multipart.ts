@@ -116,8 +116,10 @@ export async function parseMultipart(
     write(rest);
   };
 
-  const search = new StreamSearch(`\r\n--${boundary}`, (isMatch, data, start, end) => {
-    if (data && end > start) onData(Buffer.from(data.subarray(start, end)));
+  const search = new StreamSearch(`\r\n--${boundary}`, (isMatch, data, start, end, isSafeData) => {
+    // Only bytes from the search's own look-behind buffer are overwritten later and need a copy.
+    if (data && end > start)
+      onData(isSafeData ? data.subarray(start, end) : Buffer.from(data.subarray(start, end)));
     if (isMatch) {
       if (state === 'body') current?.end();
       if (state === 'headers') throw new MultipartError('Part headers not terminated');
