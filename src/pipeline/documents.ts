@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Attachment, DocumentReference } from '@medplum/fhirtypes';
 import type { StageContext } from './types';
 
@@ -24,4 +25,19 @@ export function derivedDocument(
     content: attachments.map((attachment) => ({ attachment })),
     ...extra,
   };
+}
+
+/** Inline bytes as an Attachment with the `size` and sha-1 `hash` R4 defines, so readers can check them. */
+export function inlineAttachment(bytes: Buffer, contentType: string, title?: string): Attachment {
+  return {
+    contentType,
+    ...(title && { title }),
+    data: bytes.toString('base64'),
+    size: bytes.length,
+    hash: createHash('sha1').update(bytes).digest('base64'),
+  };
+}
+
+export function textAttachment(text: string): Attachment {
+  return inlineAttachment(Buffer.from(text, 'utf8'), 'text/plain; charset=utf-8');
 }

@@ -430,7 +430,12 @@ test('red flags in a de-identified report: affirmed, uncertain, and negated or h
   expect(task.status).toBe('completed');
   const docs = await Promise.all(outputsOf(task, 'DocumentReference').map((r) => read<DocumentReference>(r)));
   const deid = docs.find((d) => d.type?.text === 'De-identified text');
-  const deidText = Buffer.from(deid?.content[0]?.attachment.data ?? '', 'base64').toString();
+  const attachment = deid?.content[0]?.attachment;
+  const bytes = Buffer.from(attachment?.data ?? '', 'base64');
+  const deidText = bytes.toString();
+  // Size and sha-1 hash as R4 defines them, so a reader can check what it got.
+  expect(attachment?.size).toBe(bytes.length);
+  expect(attachment?.hash).toBe(createHash('sha1').update(bytes).digest('base64'));
   for (const phi of ['Whitfield', '555-0142', '03/04/2024']) expect(deidText).not.toContain(phi);
   expect(deid?.relatesTo?.[0]).toMatchObject({ code: 'transforms' });
 

@@ -1,5 +1,5 @@
 import type { DeidProfile, TextDeidentifier } from '../../deid';
-import { derivedDocument } from '../documents';
+import { derivedDocument, textAttachment } from '../documents';
 import type { Stage, StageContext } from '../types';
 
 /**
@@ -20,12 +20,7 @@ export function deidentifyTextStage(text: TextDeidentifier, profile: DeidProfile
             ctx,
             'De-identified text',
             `De-identified (${profile.name} ${profile.version}) text of ${t.from}`,
-            [
-              {
-                contentType: 'text/plain; charset=utf-8',
-                data: Buffer.from(result.text, 'utf8').toString('base64'),
-              },
-            ],
+            [textAttachment(result.text)],
             {
               meta: {
                 security: [

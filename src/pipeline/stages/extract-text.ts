@@ -3,7 +3,7 @@ import type { Repository } from '../../storage';
 import { parseLocalReference } from '../../storage';
 import type { LabCatalog } from '../../terminology';
 import { forOcr, pixelSize } from '../images';
-import { derivedDocument } from '../documents';
+import { derivedDocument, inlineAttachment, textAttachment } from '../documents';
 import { notEnglish } from '../language';
 import type { PdfText } from '../pdf';
 import type { ScannedPage } from '../searchable-pdf';
@@ -127,19 +127,15 @@ export function extractTextStage(
             'Extracted text',
             `Text extracted from ${where} of ${ctx.sourceRef.reference ?? ''}`,
             [
-              {
-                contentType: 'text/plain; charset=utf-8',
-                data: Buffer.from(text, 'utf8').toString('base64'),
-                size: Buffer.byteLength(text, 'utf8'),
-              },
+              textAttachment(text),
               // For OCR'd text, every word with its confidence and box, page by page, for review.
               ...(scans.length > 0
                 ? [
-                    {
-                      contentType: 'application/json',
-                      title: 'OCR words (text, confidence 0-100, bbox in pixels) per page',
-                      data: Buffer.from(JSON.stringify(scans.map((p) => p.words))).toString('base64'),
-                    },
+                    inlineAttachment(
+                      Buffer.from(JSON.stringify(scans.map((p) => p.words))),
+                      'application/json',
+                      'OCR words (text, confidence 0-100, bbox in pixels) per page',
+                    ),
                   ]
                 : []),
             ],
@@ -160,7 +156,7 @@ export function extractTextStage(
               ctx,
               'Searchable PDF',
               `The scanned pages of ${where} with their OCR text as an invisible layer`,
-              [{ contentType: 'application/pdf', data: pdf.toString('base64'), size: pdf.length }],
+              [inlineAttachment(pdf, 'application/pdf')],
               { context: { related: [ctx.sourceRef] } },
             ),
           });
