@@ -25,7 +25,7 @@ import { OcrEngine } from './ocr';
 import { createPipeline } from './pipeline';
 import { createSearchIndexer, SearchParamRegistry } from './search';
 import type { Clock, Logger } from './shared';
-import { storableResourceTypes, systemOnlyPolicy } from './shared';
+import { silenceLibraryLogs, storableResourceTypes, systemOnlyPolicy } from './shared';
 import type { Database, RepositoryDeps, WriteHook } from './storage';
 import { createAnalyzeHook, FileBlobStore, isEmbedded, migrate, openDatabase, Repository } from './storage';
 import { ValueSetExpander } from './terminology';
@@ -68,6 +68,7 @@ export async function buildCore(
   clock: Clock,
   baseUrl: string,
 ): Promise<Core> {
+  silenceLibraryLogs();
   const { db, nerModels } = storage;
   const fhirBase = `${baseUrl}/fhir`;
   const registry = new SearchParamRegistry();

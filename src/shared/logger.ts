@@ -1,3 +1,4 @@
+import dcmjs from 'dcmjs';
 import pino from 'pino';
 import type { Logger } from 'pino';
 
@@ -15,4 +16,14 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
     redact: { paths: ['req.headers.authorization', 'body', 'resource', 'query'], remove: true },
   };
   return destination ? pino(options, destination) : pino(options);
+}
+
+/**
+ * dcmjs writes to the console on its own, some messages with element values in them (a name it
+ * truncates, a whole patient module): PHI that would bypass the logger above. Its loggers are
+ * silenced; what matters to a caller reaches it as a parse failure with a reason code instead.
+ */
+export function silenceLibraryLogs(): void {
+  dcmjs.log.setLevel('silent');
+  for (const name of ['validation.dcmjs', 'AsyncDicomReader']) dcmjs.log.getLogger(name).setLevel('silent');
 }

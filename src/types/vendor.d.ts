@@ -15,6 +15,13 @@ declare module 'dcmjs' {
     dict: DcmjsDataset;
     write(options?: { fragmentMultiframe?: boolean; allowInvalidVRLength?: boolean }): ArrayBuffer;
   }
+  type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  interface Loglevel {
+    setLevel(level: LogLevel): void;
+    getLevel(): number;
+    getLogger(name: string): Loglevel;
+  }
+  export const log: Loglevel;
   export const data: {
     DicomDict: typeof DicomDict;
     DicomMessage: {
