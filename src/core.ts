@@ -141,6 +141,7 @@ export async function buildCore(
     }),
     config: {
       maxInstanceBytes: config.dicomMaxInstanceBytes,
+      parseInMemoryBytes: config.dicomParseInMemoryBytes,
       maxFrames: config.dicomMaxFrames,
       maxFramePixels: config.dicomMaxFramePixels,
       inlineBinaryBytes: config.dicomInlineBinaryBytes,

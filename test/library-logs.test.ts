@@ -12,8 +12,8 @@ function parseIn(silenced: boolean): string {
     const { parseInstance } = require('./src/dicomweb/parse');
     if (${String(silenced)}) silenceLibraryLogs();
     const file = fs.readFileSync(${JSON.stringify(path.join(PYDICOM, 'MR_small_implicit.dcm'))});
-    parseInstance(file, { inlineBinaryBytes: 1024, maxFrames: 100, maxFramePixels: 1e8 });
-    process.stderr.write('parsed');
+    parseInstance(file, { inlineBinaryBytes: 1024, maxFrames: 100, maxFramePixels: 1e8 })
+      .then(() => process.stderr.write('parsed'));
   `;
   const run = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: root, encoding: 'utf8' });
   return run.stderr;

@@ -20,6 +20,7 @@ export interface Config {
   readonly maxBundleEntries: number;
   readonly logLevel: string;
   readonly dicomMaxInstanceBytes: number;
+  readonly dicomParseInMemoryBytes: number;
   readonly dicomMaxFrames: number;
   readonly dicomMaxFramePixels: number;
   readonly dicomInlineBinaryBytes: number;
@@ -125,6 +126,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxBundleEntries: int(env, 'MAX_BUNDLE_ENTRIES', 10_000),
     logLevel: env.LOG_LEVEL ?? 'info',
     dicomMaxInstanceBytes: int(env, 'DICOM_MAX_INSTANCE_BYTES', 2 * 1024 * 1024 * 1024),
+    dicomParseInMemoryBytes: int(env, 'DICOM_PARSE_IN_MEMORY_BYTES', 64 * 1024 * 1024),
     dicomMaxFrames: int(env, 'DICOM_MAX_FRAMES', 20_000),
     dicomMaxFramePixels: int(env, 'DICOM_MAX_FRAME_PIXELS', 100_000_000),
     dicomInlineBinaryBytes: int(env, 'DICOM_INLINE_BINARY_BYTES', 1024),

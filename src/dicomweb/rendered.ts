@@ -169,11 +169,13 @@ async function decodedFrame(
       img,
       deps.codecs,
     );
-    pixel = parseInstance(file, {
-      inlineBinaryBytes: 0,
-      maxFrames: Infinity,
-      maxFramePixels: Infinity,
-    }).pixel;
+    pixel = (
+      await parseInstance(file, {
+        inlineBinaryBytes: 0,
+        maxFrames: Infinity,
+        maxFramePixels: Infinity,
+      })
+    ).pixel;
     ts = '1.2.840.10008.1.2.1';
   }
   if (!pixel)

@@ -148,8 +148,11 @@ async function storePart(
   }
   let blob;
   try {
-    // The bytes are parsed next: kept from the write rather than read back from the file.
-    blob = await deps.blobs.put(body, { maxBytes: deps.config.maxInstanceBytes, keepBytes: true });
+    // The bytes are parsed next: kept from the write rather than read back, unless they are many.
+    blob = await deps.blobs.put(body, {
+      maxBytes: deps.config.maxInstanceBytes,
+      keepBytes: deps.config.parseInMemoryBytes,
+    });
   } catch (err) {
     // The failed write destroyed the part stream; the parser skips the rest of its bytes.
     if (err instanceof BlobTooLargeError)
@@ -158,11 +161,7 @@ async function storePart(
   }
   try {
     if (blob.size === 0) throw new StowFailure(FAILURE.cannotUnderstand, 'Empty part');
-    const parsed = parseInstance(blob.bytes ?? (await deps.blobs.readAll(blob.key)), {
-      inlineBinaryBytes: deps.config.inlineBinaryBytes,
-      maxFrames: deps.config.maxFrames,
-      maxFramePixels: deps.config.maxFramePixels,
-    });
+    const parsed = await parseStored(deps, blob.key, blob.bytes);
     if (targetStudy && parsed.studyUid !== targetStudy)
       throw new StowFailure(FAILURE.doesNotMatch, 'Instance belongs to another study', parsed);
     // Without the bytes: a request of many parts must not hold them all until its commit.
@@ -180,6 +179,22 @@ async function storePart(
         sopUid: ids?.sopUid,
       },
     };
+  }
+}
+
+/** Parses a stored part from the bytes kept by its write, or else from its file by ranges. */
+async function parseStored(deps: DicomWebDeps, key: string, bytes?: Buffer): Promise<ParsedInstance> {
+  const limits = {
+    inlineBinaryBytes: deps.config.inlineBinaryBytes,
+    maxFrames: deps.config.maxFrames,
+    maxFramePixels: deps.config.maxFramePixels,
+  };
+  if (bytes) return parseInstance(bytes, limits);
+  const reader = await deps.blobs.open(key);
+  try {
+    return await parseInstance(reader, limits);
+  } finally {
+    await reader.close();
   }
 }
 

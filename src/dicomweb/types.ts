@@ -9,6 +9,8 @@ import type { StoredInstance } from './store';
 export interface DicomWebConfig {
   /** Largest accepted instance (bytes); bigger parts fail with 0xA700. */
   maxInstanceBytes: number;
+  /** Instances up to this size are parsed from memory; larger ones from their stored file. */
+  parseInMemoryBytes: number;
   maxFrames: number;
   maxFramePixels: number;
   /** Binary attributes up to this size are inlined in metadata; larger get a BulkDataURI. */

@@ -1,10 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
 
 export interface BlobInfo {
   key: string;
@@ -14,8 +13,19 @@ export interface BlobInfo {
 
 export interface PutOptions {
   maxBytes?: number;
-  /** Also hand back the bytes written, for a caller that reads them next anyway. */
-  keepBytes?: boolean;
+  /**
+   * Also hand back the bytes written when there are at most this many, for a caller that reads
+   * them next anyway. Larger data is written as it arrives and never held whole.
+   */
+  keepBytes?: number;
+}
+
+/** Random access to one stored blob. */
+export interface BlobReader {
+  size: number;
+  /** Up to `length` bytes from `offset` (fewer at the end of the blob). */
+  read(offset: number, length: number): Promise<Buffer>;
+  close(): Promise<void>;
 }
 
 /**
@@ -27,6 +37,7 @@ export interface BlobStore {
   put(data: Buffer | Readable, options?: PutOptions): Promise<BlobInfo & { bytes?: Buffer }>;
   get(key: string): Promise<Readable>;
   readAll(key: string): Promise<Buffer>;
+  open(key: string): Promise<BlobReader>;
   /**
    * The bytes of these [offset, length] ranges, concatenated (a frame's fragments, a bulk data
    * element), read without loading the rest of the file.
@@ -53,49 +64,42 @@ export class FileBlobStore implements BlobStore {
   async put(data: Buffer | Readable, options: PutOptions = {}): Promise<BlobInfo & { bytes?: Buffer }> {
     const tmp = path.join(this.root, 'tmp', randomUUID());
     const hash = createHash('sha256');
-    let size = 0;
-    let bytes: Buffer | undefined;
     const max = options.maxBytes ?? Number.POSITIVE_INFINITY;
-    const count = (n: number): void => {
-      size += n;
-      if (size > max) throw new BlobTooLargeError(`Blob exceeds ${max} bytes`);
-    };
+    const keep = options.keepBytes ?? -1;
+    let size = 0;
+    // Held until `keep` is passed; from then on each chunk goes to the file as it arrives.
+    let held: Buffer[] = [];
+    let file: FileHandle | undefined;
     try {
-      if (Buffer.isBuffer(data) || options.keepBytes) {
-        // The caller holds the whole part next anyway: gathering it and writing once costs far
-        // less than a stream pipeline per part (three stream objects, a write per chunk).
-        const chunks: Buffer[] = [];
-        for await (const chunk of Buffer.isBuffer(data) ? [data] : (data as AsyncIterable<Buffer>)) {
-          count(chunk.length);
-          hash.update(chunk);
-          chunks.push(chunk);
+      for await (const chunk of Buffer.isBuffer(data) ? [data] : (data as AsyncIterable<Buffer>)) {
+        size += chunk.length;
+        if (size > max) throw new BlobTooLargeError(`Blob exceeds ${max} bytes`);
+        hash.update(chunk);
+        if (!file && size <= keep) {
+          held.push(chunk);
+          continue;
         }
-        const whole = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-        await this.inDir(tmp, () => fs.writeFile(tmp, whole));
-        if (options.keepBytes) bytes = whole;
-      } else {
-        const meter = new Transform({
-          transform(chunk: Buffer, _enc, cb) {
-            try {
-              count(chunk.length);
-            } catch (err) {
-              cb(err as Error);
-              return;
-            }
-            hash.update(chunk);
-            cb(null, chunk);
-          },
-        });
-        // Opened before the stream starts, so a missing directory can still be made and retried.
-        const file = await this.inDir(tmp, () => fs.open(tmp, 'w'));
-        await pipeline(data, meter, file.createWriteStream());
+        // Opened before the rest of the stream is read, so a missing directory can be made and retried.
+        file ??= await this.inDir(tmp, () => fs.open(tmp, 'w'));
+        for (const c of [...held, chunk]) await file.writeFile(c);
+        held = [];
       }
+      let bytes: Buffer | undefined;
+      if (file) await file.close();
+      else {
+        const whole = held[0] && held.length === 1 ? held[0] : Buffer.concat(held);
+        // Gathered and written once: far cheaper than a write per chunk for a typical instance.
+        await this.inDir(tmp, () => fs.writeFile(tmp, whole));
+        bytes = whole;
+      }
+      file = undefined;
       const sha256 = hash.digest('hex');
       const key = `sha256/${sha256.slice(0, 2)}/${sha256}`;
       const final = this.pathOf(key);
       await this.inDir(final, () => fs.rename(tmp, final));
-      return { key, size, sha256, ...(bytes && { bytes }) };
+      return { key, size, sha256, ...(bytes && size <= keep && { bytes }) };
     } catch (err) {
+      await file?.close().catch(() => undefined);
       await fs.rm(tmp, { force: true });
       throw err;
     }
@@ -130,18 +134,28 @@ export class FileBlobStore implements BlobStore {
     return fs.readFile(this.pathOf(key));
   }
 
-  async readRanges(key: string, ranges: readonly (readonly [number, number])[]): Promise<Buffer> {
+  async open(key: string): Promise<BlobReader> {
     const handle = await fs.open(this.pathOf(key), 'r');
+    const { size } = await handle.stat();
+    return {
+      size,
+      async read(offset, length) {
+        const buf = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
+        const { bytesRead } = await handle.read(buf, 0, buf.length, offset);
+        return buf.subarray(0, bytesRead);
+      },
+      close: () => handle.close(),
+    };
+  }
+
+  async readRanges(key: string, ranges: readonly (readonly [number, number])[]): Promise<Buffer> {
+    const reader = await this.open(key);
     try {
       const chunks: Buffer[] = [];
-      for (const [offset, length] of ranges) {
-        const buf = Buffer.alloc(length);
-        const { bytesRead } = await handle.read(buf, 0, length, offset);
-        chunks.push(buf.subarray(0, bytesRead));
-      }
+      for (const [offset, length] of ranges) chunks.push(await reader.read(offset, length));
       return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
     } finally {
-      await handle.close();
+      await reader.close();
     }
   }
 

@@ -4,7 +4,7 @@ export { migrate, INDEX_TABLES } from './migrations';
 export type { IndexTable } from './migrations';
 export { FileBlobStore, BlobTooLargeError } from './blob-store';
 export { releaseBlobs } from './blob-refs';
-export type { BlobStore, BlobInfo } from './blob-store';
+export type { BlobStore, BlobInfo, BlobReader } from './blob-store';
 export { Repository } from './repository';
 export { createAnalyzeHook } from './analyze';
 export type { RepositoryDeps, WriteResult, UpdateOptions } from './repository';

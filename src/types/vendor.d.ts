@@ -70,5 +70,5 @@ declare module 'dicom-parser' {
     byteArray: Uint8Array,
     options?: { untilTag?: string; vrCallback?: (tag: string) => string | undefined },
   ): DataSet;
-  export function createJPEGBasicOffsetTable(dataSet: DataSet, element: Element): number[];
+  export function readPart10Header(byteArray: Uint8Array): DataSet;
 }
