@@ -35,36 +35,38 @@ export async function deidentifyHandler(req: DicomWebRequest, deps: DicomWebDeps
   const deid = requireDeidKey(deps.deid);
   const profile = await readProfile(req, deid.profiles);
   const rows = await selectInstances({ ...req, segments: req.segments.slice(0, 2) }, deps);
-  const files: Buffer[] = [];
   const quarantined: { instance: number; reason: string }[] = [];
   const changes = new ChangeLog();
-  for (const [n, row] of rows.entries()) {
-    const file = await deps.blobs.readAll(row.blob_key);
-    let result = await deidentifyDicom(file, profile, deid);
-    if (result.status === 'quarantined' && profile.dicom.burnedInText === 'clean') {
-      const { reason } = result;
-      try {
-        const pixel = row.pixel ? (JSON.parse(row.pixel) as PixelInfo) : undefined;
-        const img = describeImage(JSON.parse(row.metadata) as DicomJson);
-        const native = await toExplicitLittleEndian(file, row.transfer_syntax, pixel, img, deps.codecs);
-        const cleaned = await cleanBurnedInText(native, deid.ocr);
-        result = await deidentifyDicom(cleaned.file, profile, deid, cleaned.regions);
-      } catch (err) {
-        // Pixels that cannot be read cannot be cleaned: the instance stays out.
-        result = {
-          status: 'quarantined',
-          reason: `${reason}; pixel cleaning failed (${(err as Error).message})`,
-        };
+  // Each copy is stored as soon as it is made: a study of thousands of instances is never in memory.
+  async function* copies(): AsyncGenerator<Buffer> {
+    for (const [n, row] of rows.entries()) {
+      const file = await deps.blobs.readAll(row.blob_key);
+      let result = await deidentifyDicom(file, profile, deid);
+      if (result.status === 'quarantined' && profile.dicom.burnedInText === 'clean') {
+        const { reason } = result;
+        try {
+          const pixel = row.pixel ? (JSON.parse(row.pixel) as PixelInfo) : undefined;
+          const img = describeImage(JSON.parse(row.metadata) as DicomJson);
+          const native = await toExplicitLittleEndian(file, row.transfer_syntax, pixel, img, deps.codecs);
+          const cleaned = await cleanBurnedInText(native, deid.ocr);
+          result = await deidentifyDicom(cleaned.file, profile, deid, cleaned.regions);
+        } catch (err) {
+          // Pixels that cannot be read cannot be cleaned: the instance stays out.
+          result = {
+            status: 'quarantined',
+            reason: `${reason}; pixel cleaning failed (${(err as Error).message})`,
+          };
+        }
       }
+      if (result.status === 'quarantined') {
+        quarantined.push({ instance: n + 1, reason: result.reason });
+        continue;
+      }
+      changes.add(result.changes);
+      yield result.file;
     }
-    if (result.status === 'quarantined') {
-      quarantined.push({ instance: n + 1, reason: result.reason });
-      continue;
-    }
-    files.push(result.file);
-    changes.add(result.changes);
   }
-  const outcomes = files.length > 0 ? await ingestFiles(files, req.access, deps) : [];
+  const outcomes = await ingestFiles(copies(), req.access, deps);
   const stored = outcomes.filter((o) => o.stored);
   const study = stored[0]?.stored?.parsed.studyUid;
   const trace = await recordDeidentification(deps.repo, req.access, deps.clock, {

@@ -103,17 +103,32 @@ export async function ingestMultipart(
   return commitOutcomes(outcomes, access, deps);
 }
 
-/** Stores whole files (made by the server itself, e.g. de-identified copies) through the same path. */
+/**
+ * Stores whole files made by the server itself (de-identified copies) through the same path, each
+ * as soon as it is produced, so only one is in memory at a time.
+ */
 export async function ingestFiles(
-  files: Buffer[],
+  files: AsyncIterable<Buffer>,
   access: AccessContext,
   deps: DicomWebDeps,
 ): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
-  for (const [index, file] of files.entries())
-    outcomes.push(
-      await storePart(index, { 'content-type': 'application/dicom' }, Readable.from([file]), undefined, deps),
-    );
+  try {
+    for await (const file of files)
+      outcomes.push(
+        await storePart(
+          outcomes.length,
+          { 'content-type': 'application/dicom' },
+          Readable.from([file]),
+          undefined,
+          deps,
+        ),
+      );
+  } catch (err) {
+    // The producer failed: what was stored for it so far is not kept.
+    await releaseBlobs(await deps.repo.reader(), deps.blobs, keysOf(outcomes));
+    throw err;
+  }
   return commitOutcomes(outcomes, access, deps);
 }
 
