@@ -94,6 +94,7 @@ async function latency(urls: string[], accept: string): Promise<{ p50: number; p
 const fmt = (x: number, d = 1): string => x.toFixed(d);
 
 const BIG_STUDY = 500;
+const WARM_UP_STUDIES = 10;
 
 /** Rates are server, Orthanc, floor. */
 function printRatios(label: string, [server = 0, orthanc = 1, floor = 1]: number[]): void {
@@ -131,6 +132,12 @@ export async function dicomwebBench(): Promise<void> {
     `dicomweb: database ${schema ? 'PostgreSQL' : 'PGlite'}, ${process.env.BENCH_API_PROCESSES ?? '1'} API process(es), Orthanc ${orthanc.url}`,
   );
   try {
+    // Untimed warm-up of every target on studies of its own: the figures are steady-state ones, not
+    // those of a just-started process (a JIT compiler still at work, cold caches).
+    for (const t of ingestTargets) {
+      await ingest(t, mrStudies(WARM_UP_STUDIES), 8);
+      await ingest(t, mrStudies(WARM_UP_STUDIES), 1, SERIES_SIZE);
+    }
     // A modality sends one instance per request; a PACS forwarding a study sends the series at once.
     for (const perRequest of [1, SERIES_SIZE]) {
       for (const concurrency of [1, 8]) {

@@ -217,8 +217,8 @@ export class Repository {
         content,
       };
       const scope = repo.requireScope();
-      if (current)
-        await repo.exec('resource').where({ resource_type: resource.resourceType, id }).update(row);
+      // The row is locked since the read above: its update can go out with the version and index rows.
+      if (current) scope.updateLater('resource', { resource_type: resource.resourceType, id }, row);
       // A server-generated id cannot collide, so its row can wait for the batched insert.
       else if (options.fresh) scope.insertLater(RESOURCES, 'resource', [row]);
       else await repo.exec('resource').insert(row);

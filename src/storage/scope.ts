@@ -19,6 +19,8 @@ export class TxScope {
   private readonly bags = new Map<string, unknown>();
   /** Deferred inserts: owner ("Type/id" or a fixed key) -> table -> rows. */
   private readonly pending = new Map<string, Map<string, Row[]>>();
+  /** Deferred updates of rows the transaction has locked, by table and key. */
+  private readonly updates = new Map<string, { table: string; where: Row; row: Row }>();
 
   beforeCommit(fn: () => Promise<void>): void {
     this.commitChecks.push(fn);
@@ -55,6 +57,14 @@ export class TxScope {
     else tables.set(table, [...rows]);
   }
 
+  /**
+   * Queues an update of a row this transaction already holds locked (read FOR UPDATE), to go out
+   * with the queued inserts; a later update of the same row replaces it.
+   */
+  updateLater(table: string, where: Row, row: Row): void {
+    this.updates.set(JSON.stringify([table, where]), { table, where, row });
+  }
+
   /** Drops queued rows of an owner (its index rows are superseded by a later write). */
   discardPending(owner: string): void {
     this.pending.delete(owner);
@@ -62,7 +72,11 @@ export class TxScope {
 
   /** Writes every queued row; called before any read that must see them, and before commit. */
   async flush(exec: Executor): Promise<void> {
-    if (this.pending.size === 0) return;
+    if (this.pending.size === 0 && this.updates.size === 0) return;
+    const statements: Knex.Sql[] = [...this.updates.values()].map((u) =>
+      exec(u.table).where(u.where).update(u.row).toSQL(),
+    );
+    this.updates.clear();
     const byTable = new Map<string, Row[]>();
     for (const tables of this.pending.values()) {
       for (const [table, rows] of tables) {
@@ -72,7 +86,6 @@ export class TxScope {
       }
     }
     this.pending.clear();
-    const statements: Knex.Sql[] = [];
     for (const [table, rows] of byTable) {
       for (let i = 0; i < rows.length; i += INSERT_CHUNK)
         statements.push(
@@ -81,8 +94,8 @@ export class TxScope {
             .toSQL(),
         );
     }
-    // Each statement costs a round trip (and, embedded, a parse and plan), so the inserts into
-    // every table go out together as one statement of data-modifying CTEs.
+    // Each statement costs a round trip (and, embedded, a parse and plan), so the updates and the
+    // inserts into every table go out together as one statement of data-modifying CTEs.
     let batch: Knex.Sql[] = [];
     let bindings = 0;
     const send = async (): Promise<void> => {
