@@ -3,6 +3,10 @@ import path from 'node:path';
 import dcmjs from 'dcmjs';
 import { api } from 'dicomweb-client';
 import XHR from 'xhr2';
+import { silenceLibraryLogs } from '../../src/shared';
+
+// Tests read odd files with dcmjs themselves, before or without a server that would quiet it.
+silenceLibraryLogs();
 
 /** Real DICOM files from Debian's python3-pydicom (installed by .ci/run). */
 export const PYDICOM = '/usr/lib/python3/dist-packages/pydicom/data/test_files';
