@@ -224,8 +224,9 @@ async function pixelInfo(
       );
     for (let i = 0; i < numberOfFrames; i++) frames.push([[pd.dataOffset + i * frameBytes, frameBytes]]);
   } else {
-    if (!pd.hadUndefinedLength) throw malformed();
-    const { basicOffsetTable, fragments } = await readFragments(source, pd.dataOffset);
+    const { basicOffsetTable, fragments } = pd.hadUndefinedLength
+      ? await readFragments(source, pd.dataOffset)
+      : { basicOffsetTable: [], fragments: [] };
     if (fragments.length === 0)
       throw new StowFailure(FAILURE.doesNotMatch, 'Encapsulated Pixel Data has no fragments');
     let bot = basicOffsetTable;
