@@ -406,21 +406,47 @@ test('the same SOP Instance twice in one request keeps the last copy and one row
 });
 
 test('concurrent one-instance STOW requests for one study land in one consistent ImagingStudy, committed together', async () => {
-  const study = newUid();
-  const series = newUid();
-  const files = Array.from({ length: 8 }, () => withNewUids(testFile('MR_small.dcm'), { study, series }));
-  const results = await Promise.all(files.map((f) => stow([f])));
-  expect(results.map((r) => r.status)).toEqual(Array.from({ length: 8 }, () => 200));
-  const is = await fhirFetch(server, `ImagingStudy/${study}`);
-  expect(is.body.numberOfInstances).toBe(8);
-  // Group commit: requests received together share transactions, so there are fewer versions than requests.
-  expect(Number(is.body.meta.versionId)).toBeLessThan(4);
-  expect(is.body.series[0].instance).toHaveLength(8);
-  const byInstance = await fhirFetch(
-    server,
-    `ImagingStudy?instance=${uidOf(files[7] as Buffer, '00080018')}`,
-  );
-  expect(byInstance.body.entry).toHaveLength(1);
+  // A server whose commits wait as long as needed for requests already being received, and
+  // requests whose bodies are held until all eight are in: one transaction, whatever the load.
+  const own = await startTestServer({ dicomCommitWaitMs: 60_000 });
+  try {
+    const study = newUid();
+    const series = newUid();
+    const files = Array.from({ length: 8 }, () => withNewUids(testFile('MR_small.dcm'), { study, series }));
+    let release = (): void => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const requests = files.map(async (file) => {
+      const body = multipartBody([file]);
+      const res = await fetch(`${own.url}/dicom-web/studies`, {
+        method: 'POST',
+        headers: { 'Content-Type': STOW_TYPE },
+        body: new ReadableStream<Uint8Array>({
+          async start(controller) {
+            controller.enqueue(body.subarray(0, 100));
+            await released;
+            controller.enqueue(body.subarray(100));
+            controller.close();
+          },
+        }),
+        duplex: 'half',
+      });
+      await res.arrayBuffer();
+      return res.status;
+    });
+    while (own.inFlight.count < 8) await new Promise((r) => setTimeout(r, 5));
+    release();
+    expect(await Promise.all(requests)).toEqual(Array.from({ length: 8 }, () => 200));
+    const is = await fhirFetch(own, `ImagingStudy/${study}`);
+    expect(is.body.numberOfInstances).toBe(8);
+    expect(is.body.meta.versionId).toBe('1');
+    expect(is.body.series[0].instance).toHaveLength(8);
+    const byInstance = await fhirFetch(own, `ImagingStudy?instance=${uidOf(files[7] as Buffer, '00080018')}`);
+    expect(byInstance.body.entry).toHaveLength(1);
+  } finally {
+    await own.close();
+  }
 });
 
 test('a Patient the EHR has since edited is linked to the next study as it is, not overwritten', async () => {
