@@ -2,7 +2,7 @@ import PgBoss from 'pg-boss';
 import type { Logger } from '../shared';
 import type { Knex } from 'knex';
 import type { Database, Executor } from '../storage';
-import { JOB_QUEUE_LOCK, withAdvisoryLock } from '../storage';
+import { JOB_QUEUE_LOCK, withAdvisoryLock, withConnection } from '../storage';
 
 /** A queue and how its jobs are retried; created (or updated) when the queue starts. */
 export interface QueueSpec {
@@ -34,18 +34,6 @@ export interface Job<T> {
   retryLimit: number;
 }
 
-interface KnexClient {
-  acquireConnection(): Promise<unknown>;
-  releaseConnection(conn: unknown): Promise<unknown>;
-}
-interface PgLiteConnection {
-  exec(sql: string): Promise<{ rows: unknown[] }[]>;
-  query(sql: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
-}
-interface PgConnection {
-  query(sql: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
-}
-
 /**
  * pg-boss runs its SQL on a connection of ours, taken from the executor's knex client: from the
  * pool for the queue's own work, or the connection of an open transaction, so a job is enqueued
@@ -53,25 +41,22 @@ interface PgConnection {
  * embedded PGlite, where a second connection does not exist.
  */
 function sqlOn(executor: Executor): PgBoss.Db {
-  const client = (executor as unknown as { client: KnexClient }).client;
   const pooled = !(executor as Partial<Knex.Transaction>).isTransaction;
   return {
-    async executeSql(text: string, values?: unknown[]) {
-      const conn = (await client.acquireConnection()) as PgLiteConnection | PgConnection;
-      try {
-        if (values && values.length > 0) return await conn.query(text, values);
-        // Without values pg-boss may send several statements: PGlite runs those with exec.
-        if ('exec' in conn) return (await conn.exec(text)).at(-1) ?? { rows: [] };
-        return await conn.query(text);
-      } catch (err) {
-        // A failed text of several statements stops inside its own BEGIN: the pooled connection
-        // must not go back to the pool in an aborted transaction.
-        if (pooled && !(values && values.length > 0)) await conn.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        await client.releaseConnection(conn);
-      }
-    },
+    executeSql: (text: string, values?: unknown[]) =>
+      withConnection(executor, async (conn) => {
+        if (values && values.length > 0) return conn.query(text, values);
+        try {
+          // Without values pg-boss may send several statements: PGlite runs those with exec.
+          if (conn.exec) return (await conn.exec(text)).at(-1) ?? { rows: [] };
+          return await conn.query(text);
+        } catch (err) {
+          // A failed text of several statements stops inside its own BEGIN: the pooled connection
+          // must not go back to the pool in an aborted transaction.
+          if (pooled) await conn.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      }),
   };
 }
 

@@ -57,8 +57,28 @@ export async function openDatabase(config: Config): Promise<Database> {
 /** The part of knex's (untyped) client used to hold one connection of the pool. */
 interface KnexClient {
   config: { client?: unknown };
-  acquireConnection(): Promise<{ query(sql: string, params: unknown[]): Promise<unknown> }>;
-  releaseConnection(conn: unknown): Promise<void>;
+  acquireConnection(): Promise<unknown>;
+  releaseConnection(conn: unknown): Promise<unknown>;
+}
+
+/** A driver connection: node-postgres's client, or PGlite (which also has `exec`). */
+export interface RawConnection {
+  query(sql: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+  exec?(sql: string): Promise<{ rows: unknown[] }[]>;
+}
+
+/**
+ * Runs fn on the executor's driver connection: one of the pool, or an open transaction's own,
+ * held until fn settles.
+ */
+export async function withConnection<T>(exec: Executor, fn: (conn: RawConnection) => Promise<T>): Promise<T> {
+  const client = exec.client as KnexClient;
+  const conn = (await client.acquireConnection()) as RawConnection;
+  try {
+    return await fn(conn);
+  } finally {
+    await client.releaseConnection(conn);
+  }
 }
 
 /**
@@ -68,19 +88,15 @@ interface KnexClient {
  * directly.
  */
 export async function withAdvisoryLock<T>(db: Database, key: number, fn: () => Promise<T>): Promise<T> {
-  const client = db.client as KnexClient;
-  if (client.config.client !== 'pg') return fn();
-  const conn = await client.acquireConnection();
-  try {
+  if ((db.client as KnexClient).config.client !== 'pg') return fn();
+  return withConnection(db, async (conn) => {
     await conn.query('SELECT pg_advisory_lock($1)', [key]);
     try {
       return await fn();
     } finally {
       await conn.query('SELECT pg_advisory_unlock($1)', [key]);
     }
-  } finally {
-    await client.releaseConnection(conn);
-  }
+  });
 }
 
 export function isEmbedded(config: Pick<Config, 'databaseUrl'>): boolean {

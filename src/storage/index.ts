@@ -1,4 +1,11 @@
-export { openDatabase, isEmbedded, isRetryableDbError, withAdvisoryLock, JOB_QUEUE_LOCK } from './database';
+export {
+  openDatabase,
+  isEmbedded,
+  isRetryableDbError,
+  withAdvisoryLock,
+  withConnection,
+  JOB_QUEUE_LOCK,
+} from './database';
 export type { Database, Executor } from './database';
 export { migrate, INDEX_TABLES } from './migrations';
 export type { IndexTable } from './migrations';
