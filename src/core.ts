@@ -21,13 +21,23 @@ import {
   Validator,
 } from './fhir';
 import { JobQueue } from './jobs';
+import type { KeyStore } from './keys';
+import { FileKeyStore } from './keys';
 import { OcrEngine } from './ocr';
 import { createPipeline } from './pipeline';
 import { createSearchIndexer, SearchParamRegistry } from './search';
 import type { Clock, Logger } from './shared';
 import { silenceLibraryLogs, storableResourceTypes, systemOnlyPolicy } from './shared';
-import type { Database, RepositoryDeps, WriteHook } from './storage';
-import { createAnalyzeHook, FileBlobStore, isEmbedded, migrate, openDatabase, Repository } from './storage';
+import type { ChangeBus, Database, RepositoryDeps, WriteHook } from './storage';
+import {
+  createAnalyzeHook,
+  FileBlobStore,
+  isEmbedded,
+  migrate,
+  openChangeBus,
+  openDatabase,
+  Repository,
+} from './storage';
 import { ValueSetExpander } from './terminology';
 
 /** What opens before the HTTP listener: models (checked first), then the migrated database. */
@@ -48,9 +58,20 @@ export async function openStorage(config: Config): Promise<Storage> {
   return { db, nerModels };
 }
 
+/** Secrets from configuration, the rest generated once under DATA_DIR/keys. */
+export function createKeyStore(config: Config): KeyStore {
+  return new FileKeyStore(path.join(config.dataDir, 'keys'), {
+    secrets: { cookie: config.keys.cookie, master: config.keys.master },
+    signingJwks: config.keys.signingJwks,
+  });
+}
+
 /** Every dependency of the API and the workers, built explicitly (no module singletons). */
 export interface Core {
   db: Database;
+  keys: KeyStore;
+  /** Tells every API process that something cached went stale. */
+  bus: ChangeBus;
   repo: Repository;
   jobs: JobQueue;
   fhir: FhirDeps;
@@ -70,6 +91,8 @@ export async function buildCore(
 ): Promise<Core> {
   silenceLibraryLogs();
   const { db, nerModels } = storage;
+  const keys = createKeyStore(config);
+  const bus = await openChangeBus(config, db, logger);
   const fhirBase = `${baseUrl}/fhir`;
   const registry = new SearchParamRegistry();
   const hooks: WriteHook[] = [createSearchIndexer(registry, fhirBase)];
@@ -90,7 +113,9 @@ export async function buildCore(
   const ocr = new OcrEngine(undefined, Math.max(1, config.workerConcurrency));
 
   const deidProfiles = new DeidProfiles(createLibraryLoader(repo, registry, clock, fhirBase));
-  const pseudonyms = config.deidKey && new Pseudonymizer(config.deidKey);
+  const pseudonyms = new Pseudonymizer(
+    config.deidKey ?? { id: config.deidKeyId, secret: await keys.secret('deid') },
+  );
   const pipeline = await createPipeline({
     repo,
     ocr,
@@ -120,7 +145,7 @@ export async function buildCore(
     deid: textDeid,
     deidProfiles,
     jobs,
-    ...(pseudonyms && { pseudonyms }),
+    pseudonyms,
   };
   const dicomweb = createDicomWebDeps({
     repo,
@@ -130,15 +155,7 @@ export async function buildCore(
     logger,
     fhirBase,
     base: `${baseUrl}/dicom-web`,
-    ...(pseudonyms && {
-      deid: {
-        table: new ConfidentialityTable(),
-        pseudonyms,
-        text: textDeid,
-        profiles: deidProfiles,
-        ocr,
-      },
-    }),
+    deid: { table: new ConfidentialityTable(), pseudonyms, text: textDeid, profiles: deidProfiles, ocr },
     config: {
       maxInstanceBytes: config.dicomMaxInstanceBytes,
       parseInMemoryBytes: config.dicomParseInMemoryBytes,
@@ -153,6 +170,8 @@ export async function buildCore(
   const dispatch = createFhirDispatcher();
   return {
     db,
+    keys,
+    bus,
     repo,
     jobs,
     fhir,
@@ -172,6 +191,7 @@ export async function buildCore(
       await jobs.stop(config.shutdownTimeoutMs);
       await ocr.close();
       for (const model of nerModels) await model.close();
+      await bus.close();
       await db.destroy();
     },
   };

@@ -56,9 +56,10 @@ export interface Config {
   readonly deidNerModels: readonly string[];
   /**
    * De-identification key (HMAC secret) and its id; pseudonyms, replacement UIDs and date shifts
-   * derive from it. Unset: operations that need pseudonyms answer that it is not configured.
+   * derive from it. Unset: a key generated once into DATA_DIR/keys, under the id `deidKeyId`.
    */
   readonly deidKey: { id: string; secret: string } | undefined;
+  readonly deidKeyId: string;
   /**
    * API processes sharing the port (node:cluster); PostgreSQL only, since embedded PGlite belongs
    * to one process. More API nodes scale the same way on more machines: they keep no state.
@@ -69,6 +70,54 @@ export interface Config {
    * load balancer or client pool in front (often 60 s), or they reuse a socket being closed.
    */
   readonly keepAliveTimeoutMs: number;
+  /**
+   * Whether every FHIR and DICOMweb request needs a bearer token. False makes every request act
+   * as the development system user; refused at start unless HOST is a loopback address.
+   */
+  readonly authRequired: boolean;
+  /**
+   * The public base URL (PUBLIC_URL, formerly BASE_URL). Unset: each request's own scheme, host
+   * and port, so a server on 127.0.0.1:PORT is reachable (and accepts `aud`) at that address.
+   */
+  readonly publicUrl: string | undefined;
+  /** Trust X-Forwarded-Proto/Host from a reverse proxy in front (only behind one). */
+  readonly trustProxy: boolean;
+  /** JSON array of SMART client registrations (RFC 7591 metadata) loaded at start. */
+  readonly smartClientsFile: string | undefined;
+  /** JSON array of local users seeded at start. */
+  readonly usersFile: string | undefined;
+  /** Password of the local `admin` user seeded on an empty database; otherwise one is generated. */
+  readonly adminPassword: string | undefined;
+  /** A hospital's OpenID Connect provider offered as an alternative login. */
+  readonly oidc:
+    | {
+        readonly issuer: string;
+        readonly clientId: string;
+        readonly clientSecret: string | undefined;
+        /** ID token claim holding the user's FHIR reference (Practitioner/… or Patient/…). */
+        readonly fhirUserClaim: string;
+        /** ID token claim matched against local usernames when the fhirUser claim is absent. */
+        readonly usernameClaim: string;
+      }
+    | undefined;
+  /** Role policy (JSON) replacing the shipped profiles/access/policy.json. */
+  readonly accessPolicyFile: string | undefined;
+  /**
+   * Origins (scheme://host[:port]) from which client `jwks_uri` documents may be fetched;
+   * nothing else is fetched, and private addresses never.
+   */
+  readonly jwksUriAllowlist: readonly string[];
+  /** Lifetime of user access tokens; backend-services tokens live at most 300 s. */
+  readonly accessTokenTtlSeconds: number;
+  /** Lifetime of offline_access refresh tokens. */
+  readonly refreshTokenTtlSeconds: number;
+  /** Secrets given by the operator; those unset are generated once into DATA_DIR/keys. */
+  readonly keys: {
+    readonly cookie: string | undefined;
+    readonly master: string | undefined;
+    /** JSON Web Key Set of private keys signing tokens. */
+    readonly signingJwks: string | undefined;
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -89,6 +138,13 @@ function bool(env: Env, key: string, dflt: boolean): boolean {
   throw new Error(`Configuration ${key} must be a boolean`);
 }
 
+function list(raw: string | undefined): string[] {
+  return (raw ?? '')
+    .split(',')
+    .map((m) => m.trim())
+    .filter((m) => m !== '');
+}
+
 function peers(raw: string | undefined, variable: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const entry of (raw ?? '').split(',').filter((e) => e.trim() !== '')) {
@@ -105,14 +161,23 @@ function peers(raw: string | undefined, variable: string): Record<string, string
   return out;
 }
 
+function required(env: Env, key: string, because: string): string {
+  const v = env[key];
+  if (!v) throw new Error(`Configuration ${key} is required with ${because}`);
+  return v;
+}
+
 /** The one config loader: typed defaults, overridden by environment variables. */
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
   const host = env.HOST ?? '127.0.0.1';
   const port = int(env, 'PORT', 8080);
+  const publicUrl = (env.PUBLIC_URL || env.BASE_URL || undefined)?.replace(/\/+$/, '');
+  if (publicUrl !== undefined && !/^https?:\/\/[^/]+(\/.*)?$/.test(publicUrl))
+    throw new Error('Configuration PUBLIC_URL must be an http(s) URL');
   const config: Config = {
     host,
     port,
-    baseUrl: (env.BASE_URL ?? `http://${host}:${port}`).replace(/\/+$/, ''),
+    baseUrl: publicUrl ?? `http://${host}:${port}`,
     dataDir: path.resolve(env.DATA_DIR ?? './data'),
     databaseUrl: env.DATABASE_URL || undefined,
     databaseSchema: env.DATABASE_SCHEMA || undefined,
@@ -134,6 +199,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dicomPatientIdSystem: env.DICOM_PATIENT_ID_SYSTEM ?? 'urn:dicom:patient-id',
     dicomWebPeers: peers(env.DICOMWEB_PEERS, 'DICOMWEB_PEERS'),
     deidKey: env.DEID_KEY ? { id: env.DEID_KEY_ID ?? 'k1', secret: env.DEID_KEY } : undefined,
+    deidKeyId: env.DEID_KEY_ID ?? 'k1',
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 25_000),
     pipeline: bool(env, 'PIPELINE', true),
     workerConcurrency: int(env, 'WORKER_CONCURRENCY', 2),
@@ -142,12 +208,33 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     jobPollSeconds: Math.max(0.5, Number(env.JOB_POLL_SECONDS ?? 1) || 1),
     deidTargets: peers(env.DEID_TARGETS, 'DEID_TARGETS'),
     modelsDir: path.resolve(env.MODELS_DIR ?? path.join(__dirname, '..', '..', 'models')),
-    deidNerModels: (env.DEID_NER_MODELS ?? '')
-      .split(',')
-      .map((m) => m.trim())
-      .filter((m) => m !== ''),
+    deidNerModels: list(env.DEID_NER_MODELS),
     keepAliveTimeoutMs: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 65_000),
     apiProcesses: Math.max(1, int(env, 'API_PROCESSES', 1)),
+    authRequired: bool(env, 'AUTH_REQUIRED', true),
+    publicUrl,
+    trustProxy: bool(env, 'TRUST_PROXY', false),
+    smartClientsFile: env.SMART_CLIENTS_FILE || undefined,
+    usersFile: env.USERS_FILE || undefined,
+    adminPassword: env.ADMIN_PASSWORD || undefined,
+    oidc: env.OIDC_ISSUER
+      ? {
+          issuer: env.OIDC_ISSUER.replace(/\/+$/, ''),
+          clientId: required(env, 'OIDC_CLIENT_ID', 'OIDC_ISSUER'),
+          clientSecret: env.OIDC_CLIENT_SECRET || undefined,
+          fhirUserClaim: env.OIDC_FHIR_USER_CLAIM || 'fhirUser',
+          usernameClaim: env.OIDC_USERNAME_CLAIM || 'preferred_username',
+        }
+      : undefined,
+    accessPolicyFile: env.ACCESS_POLICY_FILE || undefined,
+    jwksUriAllowlist: list(env.JWKS_URI_ALLOWLIST).map((o) => o.replace(/\/+$/, '')),
+    accessTokenTtlSeconds: Math.max(60, int(env, 'ACCESS_TOKEN_TTL', 3600)),
+    refreshTokenTtlSeconds: Math.max(60, int(env, 'REFRESH_TOKEN_TTL', 30 * 24 * 3600)),
+    keys: {
+      cookie: env.COOKIE_SECRET || undefined,
+      master: env.MASTER_KEY || undefined,
+      signingJwks: env.OAUTH_SIGNING_JWKS || undefined,
+    },
     ...overrides,
   };
   return config;

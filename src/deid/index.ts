@@ -1,4 +1,3 @@
-import { FhirError } from '../shared';
 import { TextDeidentifier } from './text/engine';
 import { NameDetector } from './text/names';
 import { PatternDetector } from './text/patterns';
@@ -30,13 +29,3 @@ export function createTextDeidentifier(models: readonly Detector[] = []): TextDe
   return new TextDeidentifier([new PatternDetector(), new NameDetector(), ...models]);
 }
 export { deidentifyResource } from './fhir/engine';
-
-/** What de-identification needs from a DEID_KEY, or the 503 that says the key is not configured. */
-export function requireDeidKey<T>(value: T | undefined): T {
-  if (value === undefined)
-    throw new FhirError(503, {
-      code: 'exception',
-      message: 'De-identification needs DEID_KEY to be configured',
-    });
-  return value;
-}

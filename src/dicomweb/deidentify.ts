@@ -1,5 +1,5 @@
 import type { DeidProfile, DeidProfiles } from '../deid';
-import { ChangeLog, cleanBurnedInText, deidentifyDicom, requireDeidKey } from '../deid';
+import { ChangeLog, cleanBurnedInText, deidentifyDicom } from '../deid';
 import { describeImage } from './codecs';
 import type { DicomJson } from './dicom-json';
 import type { PixelInfo } from './parse';
@@ -32,7 +32,7 @@ async function readProfile(req: DicomWebRequest, profiles: DeidProfiles): Promis
  * Instances that may show identity in their pixels are quarantined and listed, not copied.
  */
 export async function deidentifyHandler(req: DicomWebRequest, deps: DicomWebDeps): Promise<DicomWebResponse> {
-  const deid = requireDeidKey(deps.deid);
+  const deid = deps.deid;
   const profile = await readProfile(req, deid.profiles);
   const rows = await selectInstances({ ...req, segments: req.segments.slice(0, 2) }, deps);
   const quarantined: { instance: number; reason: string }[] = [];

@@ -95,8 +95,8 @@ export interface DicomWebDeps {
   fhirBase: string;
   /** `${baseUrl}/dicom-web` */
   base: string;
-  /** Table, pseudonyms and text engine for $deidentify; absent when no DEID_KEY is configured. */
-  deid?: DicomDeidDeps & { profiles: DeidProfiles };
+  /** Table, pseudonyms and text engine for $deidentify. */
+  deid: DicomDeidDeps & { profiles: DeidProfiles };
   commits: StudyCommits;
   codecs: FrameCodecs;
   imports: ImportJobsApi;

@@ -57,8 +57,8 @@ export interface FhirDeps {
   deidProfiles: DeidProfiles;
   /** Durable jobs (asynchronous requests); absent in tools that only read. */
   jobs?: JobQueue;
-  /** Keyed pseudonyms for $deidentify; absent without DEID_KEY. */
-  pseudonyms?: Pseudonymizer;
+  /** Keyed pseudonyms for $deidentify (DEID_KEY, or the generated key). */
+  pseudonyms: Pseudonymizer;
 }
 
 export type FhirHandler = (req: FhirRequest, deps: FhirDeps) => Promise<FhirResponse>;

@@ -19,3 +19,5 @@ export { TxScope } from './scope';
 export { parseLocalReference, collectLocalReferences, findReferrers } from './references';
 export type { LocalReference } from './references';
 export type * from './types';
+export { openChangeBus, RESET } from './change-bus';
+export type { ChangeBus } from './change-bus';

@@ -21,7 +21,9 @@ export interface TestServer extends RunningServer {
  * (CI's PostgreSQL run), a fresh schema in that database that is dropped again on close.
  */
 export async function startTestServer(overrides: Partial<Config> = {}): Promise<TestServer> {
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'fhir-test-'));
+  // A given DATA_DIR outlives the server (restart tests); a temporary one is removed on close.
+  const ownDataDir = overrides.dataDir === undefined;
+  const dataDir = overrides.dataDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'fhir-test-')));
   const pgUrl = process.env.TEST_DATABASE_URL;
   const schema = pgUrl ? `t_${Math.random().toString(36).slice(2, 10)}` : undefined;
   const config = loadConfig(
@@ -47,7 +49,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
         await admin.raw(`DROP SCHEMA IF EXISTS ${schema}_jobs CASCADE`);
         await admin.destroy();
       }
-      await fs.rm(dataDir, { recursive: true, force: true });
+      if (ownDataDir) await fs.rm(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle, Parameters, Resource } from '@medplum/fhirtypes';
 import { recordDeidentification } from '../../audit';
 import type { DeidProfile } from '../../deid';
-import { ChangeLog, deidentifyResource, requireDeidKey } from '../../deid';
+import { ChangeLog, deidentifyResource } from '../../deid';
 import { badRequest, FhirError, stableUuid } from '../../shared';
 import { findReferrers } from '../../storage';
 import { PIPELINE_SYSTEM } from '../../pipeline';
@@ -40,7 +40,7 @@ async function profileOf(req: FhirRequest, deps: FhirDeps): Promise<DeidProfile>
  * Nothing is stored; the run is audited with its change log.
  */
 export async function deidentifyOperation(req: FhirRequest, deps: FhirDeps): Promise<FhirResponse> {
-  const pseudonyms = requireDeidKey(deps.pseudonyms);
+  const pseudonyms = deps.pseudonyms;
   const profile = await profileOf(req, deps);
   const engine = { pseudonyms, text: deps.deid };
   const log = new ChangeLog();
