@@ -52,6 +52,28 @@ export interface AccessContext {
   readonly address?: string;
 }
 
+/**
+ * The contract between the authorization server (src/auth) and the access layer (src/access):
+ * auth verifies tokens and runs logins; access knows roles, scopes and what they allow.
+ */
+export interface AccessResolver {
+  /**
+   * The AccessContext of a verified token's principal (or of a user who just logged in).
+   * Throws a 401 FhirError when the principal may no longer act: a role it depended on has
+   * ended, or its fhirUser no longer exists.
+   */
+  resolve(principal: Principal): Promise<AccessContext>;
+  /**
+   * The scopes to grant at authorization time: those asked, within the client's registered
+   * scopes and what the user's roles allow (a backend client: its registered `system/` scopes).
+   */
+  grantable(
+    asked: readonly string[],
+    clientScopes: readonly string[],
+    principal: Omit<Principal, 'scopes'>,
+  ): Promise<string[]>;
+}
+
 export const SYSTEM_ACCESS: AccessContext = Object.freeze({
   kind: 'system',
   actor: 'system',
