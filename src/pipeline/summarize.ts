@@ -44,6 +44,12 @@ const escapeXml = (s: string): string =>
 
 const interpretationOf = (o: Observation): string | undefined => o.interpretation?.[0]?.coding?.[0]?.code;
 
+/** Whether a summary lists the Observation under Abnormal labs. */
+export const listedAsAbnormal = (o: Observation): boolean =>
+  !o.meta?.profile?.includes(CRITICAL_FINDING_PROFILE) &&
+  (o.category?.some((c) => c.coding?.some((x) => x.code === 'laboratory')) ?? false) &&
+  ABNORMAL.has(interpretationOf(o) ?? '');
+
 function describe(o: Observation): string {
   const q = o.valueQuantity;
   const value = q?.value !== undefined ? ` ${q.value} ${q.unit ?? q.code ?? ''}`.trimEnd() : '';
@@ -172,12 +178,7 @@ export function createSummarizer(
     const critical = observations.filter(
       (o) => o.meta?.profile?.includes(CRITICAL_FINDING_PROFILE) && o.status !== 'entered-in-error',
     );
-    const abnormal = observations.filter(
-      (o) =>
-        !o.meta?.profile?.includes(CRITICAL_FINDING_PROFILE) &&
-        o.category?.some((c) => c.coding?.some((x) => x.code === 'laboratory')) &&
-        ABNORMAL.has(interpretationOf(o) ?? ''),
-    );
+    const abnormal = observations.filter(listedAsAbnormal);
     const texts = (await search<DocumentReference>(repo, 'DocumentReference', [['subject', scope.patient]]))
       .filter((d) => !scope.encounter || d.context?.encounter?.some((e) => e.reference === scope.encounter))
       .filter((d) => d.meta?.security?.some((s) => s.code === 'PSEUDED'));
