@@ -71,27 +71,32 @@ export class RunRecord {
     this.outputs.push({ type: { text: stage }, valueReference: { reference: ref } });
     if (!written.changed && !written.created) return;
     const version = written.resource.meta?.versionId ?? '';
-    await this.tx.update<Provenance>(PIPELINE_ACCESS, {
-      resourceType: 'Provenance',
-      id: stableUuid(`pipeline-provenance|${ref}|${version}`),
-      target: [{ reference: `${ref}/_history/${version}` }],
-      recorded: this.clock.now().toISOString(),
-      activity: { coding: [{ system: PIPELINE_SYSTEM, code: stage, display: activity }] },
-      agent: [
-        {
-          type: {
-            coding: [
-              {
-                system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type',
-                code: 'assembler',
-              },
-            ],
+    const id = stableUuid(`pipeline-provenance|${ref}|${version}`);
+    // The output version was made by this transaction, so its Provenance cannot exist yet.
+    await this.tx.create<Provenance>(
+      PIPELINE_ACCESS,
+      {
+        resourceType: 'Provenance',
+        target: [{ reference: `${ref}/_history/${version}` }],
+        recorded: this.clock.now().toISOString(),
+        activity: { coding: [{ system: PIPELINE_SYSTEM, code: stage, display: activity }] },
+        agent: [
+          {
+            type: {
+              coding: [
+                {
+                  system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type',
+                  code: 'assembler',
+                },
+              ],
+            },
+            who: this.agent,
           },
-          who: this.agent,
-        },
-      ],
-      entity: sources.map((what) => ({ role: 'source' as const, what })),
-    });
+        ],
+        entity: sources.map((what) => ({ role: 'source' as const, what })),
+      },
+      { id, idIsFresh: true },
+    );
   }
 
   /** Rebuilds each summary once, citing `sources` and every entry it lists. */
@@ -101,8 +106,7 @@ export class RunRecord {
     date: string,
     sources: Reference[],
   ): Promise<void> {
-    for (const scope of scopes) {
-      const composition = await summarize(this.tx, scope, date);
+    for (const composition of await summarize(this.tx, scopes, date)) {
       const inputs = [
         ...new Set((composition.section ?? []).flatMap((s) => (s.entry ?? []).map((e) => e.reference ?? ''))),
       ].map((reference) => ({ reference }));
