@@ -208,11 +208,13 @@ async function checkLabs(deps: LabRunDeps, job: LabRunJob): Promise<object> {
         lastModified: deps.clock.now().toISOString(),
         output: [...record.outputs, ...reviews.map((r) => ({ type: { text: 'review' }, valueString: r }))],
       });
+    // Every source and every value checked (results of reports are values of their own).
+    const read = new Set([
+      ...live.map(({ source }) => versionRef(source)),
+      ...[...labs.values()].map((l) => l.ref.reference ?? ''),
+    ]);
     await record.audit(labRunAuditId(job.run), critical.name, [
-      ...live.map(({ source }) => ({ reference: versionRef(source) })),
-      ...[...labs.values()]
-        .filter((l) => !live.some((s) => versionRef(s.source) === l.ref.reference))
-        .map((l) => l.ref),
+      ...[...read].map((reference) => ({ reference })),
       ...(task ? [{ reference: `Task/${task}` }] : []),
       ...written,
     ]);
