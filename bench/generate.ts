@@ -25,13 +25,43 @@ const FAMILY = [
   'Silva',
 ];
 const GIVEN = ['Ann', 'Ben', 'Chloé', 'Dmitri', 'Eve', 'Farah', 'Goran', 'Hana', 'Ivan', 'Jun'];
+/** Lab tests with a reference range (values outside are flagged H or L) and, where the critical-value table has one, its limits. */
 export const LABS = [
-  { code: '2823-3', display: 'Potassium', unit: 'mmol/L', low: 3.0, high: 6.5 },
-  { code: '2951-2', display: 'Sodium', unit: 'mmol/L', low: 125, high: 150 },
-  { code: '2345-7', display: 'Glucose', unit: 'mg/dL', low: 60, high: 250 },
-  { code: '718-7', display: 'Hemoglobin', unit: 'g/dL', low: 7, high: 17 },
-  { code: '2160-0', display: 'Creatinine', unit: 'mg/dL', low: 0.5, high: 3 },
-];
+  { code: '2951-2', display: 'Sodium', unit: 'mmol/L', low: 135, high: 145, critical: [120, 160] },
+  { code: '2823-3', display: 'Potassium', unit: 'mmol/L', low: 3.5, high: 5.1, critical: [2.8, 6.2] },
+  { code: '2075-0', display: 'Chloride', unit: 'mmol/L', low: 98, high: 107 },
+  { code: '2028-9', display: 'Carbon dioxide', unit: 'mmol/L', low: 22, high: 29, critical: [10, 40] },
+  { code: '3094-0', display: 'Urea nitrogen', unit: 'mg/dL', low: 7, high: 20 },
+  { code: '2160-0', display: 'Creatinine', unit: 'mg/dL', low: 0.6, high: 1.2, critical: [0, 7.4] },
+  { code: '2345-7', display: 'Glucose', unit: 'mg/dL', low: 70, high: 99, critical: [40, 450] },
+  { code: '17861-6', display: 'Calcium', unit: 'mg/dL', low: 8.6, high: 10.3, critical: [6, 13] },
+] as const;
+const CBC = [
+  { code: '718-7', display: 'Hemoglobin', unit: 'g/dL', low: 12, high: 16, critical: [6, 20] },
+  { code: '4544-3', display: 'Hematocrit', unit: '%', low: 36, high: 46, critical: [18, 60] },
+  { code: '6690-2', display: 'Leukocytes', unit: '10*3/uL', low: 4.5, high: 11, critical: [2, 30] },
+  { code: '777-3', display: 'Platelets', unit: '10*3/uL', low: 150, high: 400, critical: [20, 1000] },
+] as const;
+const VITALS = [
+  { code: '8867-4', display: 'Heart rate', unit: '/min', low: 55, high: 100 },
+  { code: '9279-1', display: 'Respiratory rate', unit: '/min', low: 12, high: 20 },
+  { code: '8310-5', display: 'Body temperature', unit: 'Cel', low: 36.1, high: 37.5 },
+  { code: '29463-7', display: 'Body weight', unit: 'kg', low: 50, high: 110 },
+  { code: '59408-5', display: 'Oxygen saturation', unit: '%', low: 94, high: 100 },
+] as const;
+type Test = {
+  code: string;
+  display: string;
+  unit: string;
+  low: number;
+  high: number;
+  critical?: readonly number[];
+};
+const MEDICATIONS = [
+  ['860975', 'Metformin 500 MG'],
+  ['314076', 'Lisinopril 10 MG'],
+  ['617312', 'Atorvastatin 40 MG'],
+] as const;
 const CONDITIONS = [
   ['44054006', 'Diabetes mellitus type 2'],
   ['38341003', 'Hypertension'],
@@ -42,13 +72,35 @@ function pick<T>(r: () => number, xs: readonly T[]): T {
   return xs[Math.floor(r() * xs.length)] as T;
 }
 
-/** One patient's record as a transaction Bundle of 11 resources linked by urn:uuid references. */
-export function patientBundle(r: () => number, n: number): Bundle {
+/**
+ * A value as a lab reports it: mostly in range, about one in eight outside it (flagged H or L),
+ * and about one in a hundred beyond a critical limit, where the table has one.
+ */
+function labValue(r: () => number, t: Test): { value: number; flag: 'N' | 'H' | 'L' } {
+  const x = r();
+  const span = t.high - t.low;
+  let value = t.low + r() * span;
+  if (x < 0.01 && t.critical)
+    value = r() < 0.5 ? (t.critical[0] ?? t.low) * 0.95 : (t.critical[1] ?? t.high) * 1.05;
+  else if (x < 0.07) value = t.high + r() * span * 0.5;
+  else if (x < 0.13) value = Math.max(t.low - r() * span * 0.3, t.low / 2);
+  value = Math.round(value * 10) / 10;
+  return { value, flag: value > t.high ? 'H' : value < t.low ? 'L' : 'N' };
+}
+
+/**
+ * One patient's whole record as a transaction Bundle of 40 resources linked by urn:uuid
+ * references: a Patient, two Encounters, a metabolic panel (8 values and its DiagnosticReport) in
+ * each, a blood count (4 and its report) and 5 vital signs in the first, 3 Conditions, 3
+ * MedicationRequests, an AllergyIntolerance, an Immunization and a Procedure.
+ */
+export function patientRecord(r: () => number, n: number): Bundle {
   const u = (k: string): string =>
     `urn:uuid:${n.toString(16).padStart(8, '0')}-0000-4000-8000-${k.padStart(12, '0')}`;
   const entries: BundleEntry[] = [];
-  const add = (key: string, resource: Resource): void => {
+  const add = (key: string, resource: Resource): string => {
     entries.push({ fullUrl: u(key), resource, request: { method: 'POST', url: resource.resourceType } });
+    return u(key);
   };
   const patient = { reference: u('1') };
   add('1', {
@@ -58,8 +110,45 @@ export function patientBundle(r: () => number, n: number): Bundle {
     gender: r() < 0.5 ? 'female' : 'male',
     birthDate: `${1930 + Math.floor(r() * 80)}-0${1 + Math.floor(r() * 9)}-1${Math.floor(r() * 9)}`,
   });
+  const observation = (key: string, t: Test, encounter: string, category: string, day: number): string => {
+    const { value, flag } = labValue(r, t);
+    return add(key, {
+      resourceType: 'Observation',
+      status: 'final',
+      category: [
+        {
+          coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: category }],
+        },
+      ],
+      code: { coding: [{ system: 'http://loinc.org', code: t.code, display: t.display }], text: t.display },
+      subject: patient,
+      encounter: { reference: encounter },
+      effectiveDateTime: `2024-0${day}-0${1 + Math.floor(r() * 8)}T08:30:00Z`,
+      valueQuantity: { value, unit: t.unit, system: 'http://unitsofmeasure.org', code: t.unit },
+      ...(category === 'laboratory' && {
+        interpretation: [
+          {
+            coding: [
+              { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation', code: flag },
+            ],
+          },
+        ],
+        referenceRange: [{ low: { value: t.low, unit: t.unit }, high: { value: t.high, unit: t.unit } }],
+      }),
+    });
+  };
+  const report = (key: string, code: string, display: string, encounter: string, results: string[]): void => {
+    add(key, {
+      resourceType: 'DiagnosticReport',
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code, display }] },
+      subject: patient,
+      encounter: { reference: encounter },
+      result: results.map((reference) => ({ reference })),
+    });
+  };
   for (let e = 0; e < 2; e++) {
-    add(`e${e}`, {
+    const encounter = add(`e${e}`, {
       resourceType: 'Encounter',
       status: 'finished',
       class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
@@ -69,61 +158,57 @@ export function patientBundle(r: () => number, n: number): Bundle {
         end: `2024-0${1 + e}-09T09:00:00Z`,
       },
     });
+    const bmp = LABS.map((t, i) => observation(`b${e}${i}`, t, encounter, 'laboratory', 1 + e));
+    report(`rb${e}`, '24323-8', 'Comprehensive metabolic panel', encounter, bmp);
+    if (e > 0) continue;
+    const cbc = CBC.map((t, i) => observation(`c${i}`, t, encounter, 'laboratory', 1));
+    report('rc', '58410-2', 'Complete blood count', encounter, cbc);
+    VITALS.forEach((t, i) => observation(`v${i}`, t, encounter, 'vital-signs', 1));
   }
-  const results = [];
-  for (let o = 0; o < 5; o++) {
-    const lab = LABS[o] ?? LABS[0];
-    if (!lab) continue;
-    const value = Math.round((lab.low + r() * (lab.high - lab.low)) * 10) / 10;
-    add(`o${o}`, {
-      resourceType: 'Observation',
-      status: 'final',
-      category: [
-        {
-          coding: [
-            { system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' },
-          ],
-        },
-      ],
-      code: { coding: [{ system: 'http://loinc.org', code: lab.code, display: lab.display }] },
+  for (const [i, [code, display]] of CONDITIONS.entries())
+    add(`k${i}`, {
+      resourceType: 'Condition',
+      clinicalStatus: {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }],
+      },
+      code: { coding: [{ system: 'http://snomed.info/sct', code, display }] },
       subject: patient,
-      encounter: { reference: u('e0') },
-      effectiveDateTime: `2024-01-0${1 + Math.floor(r() * 8)}T08:30:00Z`,
-      valueQuantity: { value, unit: lab.unit, system: 'http://unitsofmeasure.org', code: lab.unit },
     });
-    results.push({ reference: u(`o${o}`) });
-  }
-  add('dr', {
-    resourceType: 'DiagnosticReport',
-    status: 'final',
-    code: {
-      coding: [{ system: 'http://loinc.org', code: '24323-8', display: 'Comprehensive metabolic panel' }],
-    },
-    subject: patient,
-    result: results,
-  });
-  const [code, display] = pick(r, CONDITIONS);
-  add('c', {
-    resourceType: 'Condition',
+  for (const [i, [code, display]] of MEDICATIONS.entries())
+    add(`m${i}`, {
+      resourceType: 'MedicationRequest',
+      status: 'active',
+      intent: 'order',
+      medicationCodeableConcept: {
+        coding: [{ system: 'http://www.nlm.nih.gov/research/umls/rxnorm', code, display }],
+      },
+      subject: patient,
+    });
+  add('a', {
+    resourceType: 'AllergyIntolerance',
     clinicalStatus: {
-      coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code: 'active' }],
-    },
-    code: { coding: [{ system: 'http://snomed.info/sct', code, display }] },
-    subject: patient,
-  });
-  add('m', {
-    resourceType: 'MedicationRequest',
-    status: 'active',
-    intent: 'order',
-    medicationCodeableConcept: {
       coding: [
-        {
-          system: 'http://www.nlm.nih.gov/research/umls/rxnorm',
-          code: '860975',
-          display: 'Metformin 500 MG',
-        },
+        { system: 'http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', code: 'active' },
       ],
     },
+    code: {
+      coding: [{ system: 'http://snomed.info/sct', code: '91936005', display: 'Allergy to penicillin' }],
+    },
+    patient,
+  });
+  add('i', {
+    resourceType: 'Immunization',
+    status: 'completed',
+    vaccineCode: {
+      coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '140', display: 'Influenza, seasonal' }],
+    },
+    patient,
+    occurrenceDateTime: '2023-10-15',
+  });
+  add('p', {
+    resourceType: 'Procedure',
+    status: 'completed',
+    code: { coding: [{ system: 'http://snomed.info/sct', code: '73761001', display: 'Colonoscopy' }] },
     subject: patient,
   });
   return { resourceType: 'Bundle', type: 'transaction', entry: entries };

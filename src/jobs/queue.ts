@@ -64,6 +64,9 @@ function sqlOn(executor: Executor): PgBoss.Db {
 export class JobQueue {
   private readonly boss: PgBoss;
   private started = false;
+  private stopping = false;
+  private readonly loops: Promise<void>[] = [];
+  private readonly sleepers = new Set<() => void>();
 
   constructor(
     private readonly db: Database,
@@ -117,15 +120,67 @@ export class JobQueue {
     concurrency: number,
     handler: (job: Job<T>) => Promise<object | undefined>,
   ): Promise<void> {
-    for (let i = 0; i < concurrency; i++)
-      await this.boss.work<T>(
-        queue,
-        { batchSize: 1, pollingIntervalSeconds: this.pollingIntervalSeconds, includeMetadata: true },
-        async ([job]) =>
-          job
-            ? handler({ id: job.id, data: job.data, retryCount: job.retryCount, retryLimit: job.retryLimit })
-            : undefined,
-      );
+    if (!this.started) throw new Error('The job queue is not started');
+    for (let i = 0; i < concurrency; i++) this.loops.push(this.loop(queue, handler));
+    return Promise.resolve();
+  }
+
+  /** How many jobs of a queue are waiting, retrying or running. */
+  async pending(queue: string): Promise<number> {
+    return (await this.boss.getQueueSize(queue, { before: 'completed' })) ?? 0;
+  }
+
+  /**
+   * One worker: fetches the next job as soon as the last one is done, and waits the polling
+   * interval only when the queue is empty. (pg-boss's own workers wait that interval after every
+   * fetch, so a busy queue drained at one job per interval per worker.)
+   */
+  private async loop<T>(queue: string, handler: (job: Job<T>) => Promise<object | undefined>): Promise<void> {
+    while (!this.stopping) {
+      let job: PgBoss.JobWithMetadata<T> | undefined;
+      try {
+        [job] = await this.boss.fetch<T>(queue, { batchSize: 1, includeMetadata: true });
+      } catch (err) {
+        this.logger.error({ queue, err: (err as Error).message }, 'job fetch failed');
+      }
+      if (!job) {
+        await this.idle();
+        continue;
+      }
+      let outcome: { output: object | undefined } | { error: unknown };
+      try {
+        outcome = {
+          output: await handler({
+            id: job.id,
+            data: job.data,
+            retryCount: job.retryCount,
+            retryLimit: job.retryLimit,
+          }),
+        };
+      } catch (error) {
+        outcome = { error };
+      }
+      try {
+        if ('error' in outcome) await this.boss.fail(queue, job.id, outcome.error as object);
+        else await this.boss.complete(queue, job.id, outcome.output);
+      } catch (err) {
+        // The job stays active; once it expires the queue runs it again.
+        this.logger.error({ queue, err: (err as Error).message }, 'job completion failed');
+      }
+    }
+  }
+
+  /** Waits the polling interval, or until the queue stops. */
+  private idle(): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, this.pollingIntervalSeconds * 1000);
+      this.sleepers.add(wake);
+    });
   }
 
   async get<T>(queue: string, id: string): Promise<JobStatus<T> | undefined> {
@@ -150,6 +205,17 @@ export class JobQueue {
   async stop(timeoutMs: number): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    this.stopping = true;
+    for (const wake of [...this.sleepers]) wake();
+    let timer: NodeJS.Timeout | undefined;
+    // A job still running after the timeout stays active in the queue and runs again once it expires.
+    await Promise.race([
+      Promise.all(this.loops),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
     await this.boss.stop({ graceful: true, wait: true, close: false, timeout: timeoutMs });
   }
 }

@@ -68,11 +68,12 @@ export async function createPipeline(deps: {
     config.deidentify?.profile,
     'pipeline deidentify.profile',
   );
+  const critical = criticalValuesStage(limits, catalog);
   const known: Record<string, () => Stage> = {
     'extract-text': () => extractTextStage(deps.fhirBase, catalog, createPdfReader(deps.ocr)),
     'structure-labs': () => structureLabsStage(catalog),
     'deidentify-text': () => deidentifyTextStage(deps.text, deidProfile),
-    'critical-values': () => criticalValuesStage(limits, catalog),
+    'critical-values': () => critical,
     'red-flags': () => redFlagsStage(redFlags),
   };
   const stages = config.stages.map((name) => {
@@ -97,6 +98,7 @@ export async function createPipeline(deps: {
       clock: deps.clock,
       logger: deps.logger,
       stages,
+      ...(stages.includes(critical) && { critical }),
       ...(config.summarize !== false && {
         summarize: createSummarizer(deps.registry, deps.fhirBase, deps.clock, redFlags),
       }),

@@ -44,6 +44,12 @@ const escapeXml = (s: string): string =>
 
 const interpretationOf = (o: Observation): string | undefined => o.interpretation?.[0]?.coding?.[0]?.code;
 
+/** Whether a summary lists the Observation under Abnormal labs. */
+export const listedAsAbnormal = (o: Observation): boolean =>
+  !o.meta?.profile?.includes(CRITICAL_FINDING_PROFILE) &&
+  (o.category?.some((c) => c.coding?.some((x) => x.code === 'laboratory')) ?? false) &&
+  ABNORMAL.has(interpretationOf(o) ?? '');
+
 function describe(o: Observation): string {
   const q = o.valueQuantity;
   const value = q?.value !== undefined ? ` ${q.value} ${q.unit ?? q.code ?? ''}`.trimEnd() : '';
@@ -165,64 +171,95 @@ export function createSummarizer(
     return page.contents.map((c) => JSON.parse(c) as T);
   };
 
-  return async (repo: Repository, scope: SummaryScope, date: string): Promise<Composition> => {
-    const observations = (
-      await search<Observation>(repo, 'Observation', [['subject', scope.patient]])
-    ).filter((o) => !scope.encounter || o.encounter?.reference === scope.encounter);
-    const critical = observations.filter(
-      (o) => o.meta?.profile?.includes(CRITICAL_FINDING_PROFILE) && o.status !== 'entered-in-error',
-    );
-    const abnormal = observations.filter(
-      (o) =>
-        !o.meta?.profile?.includes(CRITICAL_FINDING_PROFILE) &&
-        o.category?.some((c) => c.coding?.some((x) => x.code === 'laboratory')) &&
-        ABNORMAL.has(interpretationOf(o) ?? ''),
-    );
-    const texts = (await search<DocumentReference>(repo, 'DocumentReference', [['subject', scope.patient]]))
-      .filter((d) => !scope.encounter || d.context?.encounter?.some((e) => e.reference === scope.encounter))
-      .filter((d) => d.meta?.security?.some((s) => s.code === 'PSEUDED'));
+  /**
+   * The summaries of several scopes: each patient's Observations and texts are searched once, and
+   * each text summarised once, however many of its encounters' summaries list it.
+   */
+  return async (repo: Repository, scopes: readonly SummaryScope[], date: string): Promise<Composition[]> => {
+    const inputs = new Map<string, Promise<{ observations: Observation[]; texts: DocumentReference[] }>>();
+    const summaries = new Map<string, ReturnType<typeof summarizeText>>();
     const ref = (r: Resource): string => `${r.resourceType}/${r.id ?? ''}`;
-    const sentences = texts.flatMap((d) => {
-      // Lines of a report are sentences of their own, even without a full stop.
-      const text = Buffer.from(d.content[0]?.attachment.data ?? '', 'base64')
-        .toString('utf8')
-        .replace(/([^.!?\s])[ \t]*\r?\n/g, '$1.\n');
-      return summarizeText(text).map((s) => ({ ...s, refs: [ref(d)] }));
-    });
-    const subject = { reference: scope.patient };
-    return {
-      resourceType: 'Composition',
-      id: stableUuid(`pipeline-composition|${scope.encounter ?? scope.patient}`),
-      status: 'preliminary',
-      type: {
-        coding: [{ system: 'http://loinc.org', code: '60591-5', display: 'Patient summary Document' }],
-      },
-      subject,
-      ...(scope.encounter && { encounter: { reference: scope.encounter } }),
-      date,
-      author: [{ reference: 'Device/clinical-pipeline', display: 'clinical pipeline (machine-generated)' }],
-      title: `Machine-generated summary${scope.encounter ? ' of the encounter' : ''}, awaiting attestation`,
-      section: [
-        section(
-          'Critical findings',
-          'critical-findings',
-          critical.map((o) => ({
-            text: describe(o),
-            severity: CRITICAL.has(interpretationOf(o) ?? '') ? 'critical' : 'abnormal',
-            refs: [ref(o), ...(o.derivedFrom ?? []).flatMap((d) => (d.reference ? [d.reference] : []))],
-          })),
-          'No critical findings.',
-        ),
-        section(
-          'Abnormal labs',
-          'abnormal-labs',
-          abnormal.map((o) => ({ text: describe(o), severity: 'abnormal', refs: [ref(o)] })),
-          'No abnormal laboratory values.',
-        ),
-        section('Reports and notes', 'reports-and-notes', sentences, 'No reports or notes.'),
-        section('Imaging', 'imaging', [], 'No imaging results are summarised yet.'),
-      ],
+    const summaryOf = (d: DocumentReference): ReturnType<typeof summarizeText> => {
+      let found = summaries.get(ref(d));
+      if (!found) {
+        // Lines of a report are sentences of their own, even without a full stop.
+        const text = Buffer.from(d.content[0]?.attachment.data ?? '', 'base64')
+          .toString('utf8')
+          .replace(/([^.!?\s])[ \t]*\r?\n/g, '$1.\n');
+        found = summarizeText(text);
+        summaries.set(ref(d), found);
+      }
+      return found;
     };
+    const compositions: Composition[] = [];
+    for (const scope of scopes) {
+      let patientInputs = inputs.get(scope.patient);
+      if (!patientInputs) {
+        patientInputs = (async () => ({
+          observations: await search<Observation>(repo, 'Observation', [['subject', scope.patient]]),
+          texts: (
+            await search<DocumentReference>(repo, 'DocumentReference', [['subject', scope.patient]])
+          ).filter((d) => d.meta?.security?.some((s) => s.code === 'PSEUDED')),
+        }))();
+        inputs.set(scope.patient, patientInputs);
+      }
+      const all = await patientInputs;
+      compositions.push(composition(scope, date, all.observations, all.texts, summaryOf));
+    }
+    return compositions;
+  };
+}
+
+function composition(
+  scope: SummaryScope,
+  date: string,
+  all: Observation[],
+  allTexts: DocumentReference[],
+  summaryOf: (d: DocumentReference) => { text: string; severity: 'critical' | 'abnormal' | 'normal' }[],
+): Composition {
+  const observations = all.filter((o) => !scope.encounter || o.encounter?.reference === scope.encounter);
+  const critical = observations.filter(
+    (o) => o.meta?.profile?.includes(CRITICAL_FINDING_PROFILE) && o.status !== 'entered-in-error',
+  );
+  const abnormal = observations.filter(listedAsAbnormal);
+  const texts = allTexts.filter(
+    (d) => !scope.encounter || d.context?.encounter?.some((e) => e.reference === scope.encounter),
+  );
+  const ref = (r: Resource): string => `${r.resourceType}/${r.id ?? ''}`;
+  const sentences = texts.flatMap((d) => summaryOf(d).map((s) => ({ ...s, refs: [ref(d)] })));
+  const subject = { reference: scope.patient };
+  return {
+    resourceType: 'Composition',
+    id: stableUuid(`pipeline-composition|${scope.encounter ?? scope.patient}`),
+    status: 'preliminary',
+    type: {
+      coding: [{ system: 'http://loinc.org', code: '60591-5', display: 'Patient summary Document' }],
+    },
+    subject,
+    ...(scope.encounter && { encounter: { reference: scope.encounter } }),
+    date,
+    author: [{ reference: 'Device/clinical-pipeline', display: 'clinical pipeline (machine-generated)' }],
+    title: `Machine-generated summary${scope.encounter ? ' of the encounter' : ''}, awaiting attestation`,
+    section: [
+      section(
+        'Critical findings',
+        'critical-findings',
+        critical.map((o) => ({
+          text: describe(o),
+          severity: CRITICAL.has(interpretationOf(o) ?? '') ? 'critical' : 'abnormal',
+          refs: [ref(o), ...(o.derivedFrom ?? []).flatMap((d) => (d.reference ? [d.reference] : []))],
+        })),
+        'No critical findings.',
+      ),
+      section(
+        'Abnormal labs',
+        'abnormal-labs',
+        abnormal.map((o) => ({ text: describe(o), severity: 'abnormal', refs: [ref(o)] })),
+        'No abnormal laboratory values.',
+      ),
+      section('Reports and notes', 'reports-and-notes', sentences, 'No reports or notes.'),
+      section('Imaging', 'imaging', [], 'No imaging results are summarised yet.'),
+    ],
   };
 }
 

@@ -12,13 +12,32 @@ export const PIPELINE_ACCESS: AccessContext = Object.freeze({
 
 export const PIPELINE_SYSTEM = 'urn:fhir-dicomweb-server:pipeline';
 
-/** What a queued run carries: the Task and the source version it is about. */
-export interface RunJob {
+export interface SourceVersion {
+  type: string;
+  id: string;
+  versionId: number;
+}
+
+/** A run of one report or document through every stage; its Task was made with the write. */
+export interface DocumentRunJob {
   task: string;
-  source: { type: string; id: string; versionId: number };
+  source: SourceVersion;
   /** What started the run when it was not a write of the source: a new version of its Binary. */
   because?: string;
 }
+
+/**
+ * A run of every lab value (and report of results only) one transaction wrote for one patient:
+ * only the critical-value check, and a Task only when it finds something.
+ */
+export interface LabRunJob {
+  /** Derived from the source versions, so it names this run and no other. */
+  run: string;
+  patient?: string;
+  sources: SourceVersion[];
+}
+
+export type RunJob = DocumentRunJob | LabRunJob;
 
 /** Text a stage found, with where it came from (for derivedFrom and review). */
 export interface ExtractedText {

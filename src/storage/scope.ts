@@ -2,11 +2,26 @@ import type { Knex } from 'knex';
 import type { Executor } from './database';
 
 type Row = Record<string, unknown>;
+type Statement = Pick<Knex.Sql, 'sql' | 'bindings'>;
 
 /** Rows per INSERT; keeps bind parameters far below PostgreSQL's 65,535 limit. */
 const INSERT_CHUNK = 1000;
 /** Bind parameters per combined statement. */
 const MAX_BINDINGS = 30_000;
+
+/**
+ * One INSERT of many rows with a single parameter: the rows as a JSON array, turned into rows of
+ * the table's own type by json_populate_recordset. A VALUES list would bind every field (thousands
+ * of parameters for one Bundle's index rows), which costs far more to build, send and parse.
+ * Columns no row has keep their defaults; a column only some rows have is NULL in the others.
+ */
+function insertRows(table: string, rows: Row[]): Statement {
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))].map((c) => `"${c}"`).join(', ');
+  return {
+    sql: `INSERT INTO "${table}" (${columns}) SELECT ${columns} FROM json_populate_recordset(NULL::"${table}", ?::json)`,
+    bindings: [JSON.stringify(rows)],
+  };
+}
 
 /**
  * State of one database transaction as seen by write hooks: checks that must run once all of
@@ -73,7 +88,7 @@ export class TxScope {
   /** Writes every queued row; called before any read that must see them, and before commit. */
   async flush(exec: Executor): Promise<void> {
     if (this.pending.size === 0 && this.updates.size === 0) return;
-    const statements: Knex.Sql[] = [...this.updates.values()].map((u) =>
+    const statements: Statement[] = [...this.updates.values()].map((u) =>
       exec(u.table).where(u.where).update(u.row).toSQL(),
     );
     this.updates.clear();
@@ -88,15 +103,11 @@ export class TxScope {
     this.pending.clear();
     for (const [table, rows] of byTable) {
       for (let i = 0; i < rows.length; i += INSERT_CHUNK)
-        statements.push(
-          exec(table)
-            .insert(rows.slice(i, i + INSERT_CHUNK))
-            .toSQL(),
-        );
+        statements.push(insertRows(table, rows.slice(i, i + INSERT_CHUNK)));
     }
     // Each statement costs a round trip (and, embedded, a parse and plan), so the updates and the
     // inserts into every table go out together as one statement of data-modifying CTEs.
-    let batch: Knex.Sql[] = [];
+    let batch: Statement[] = [];
     let bindings = 0;
     const send = async (): Promise<void> => {
       if (batch.length === 1 && batch[0]) await exec.raw(batch[0].sql, batch[0].bindings);
