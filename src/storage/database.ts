@@ -51,7 +51,16 @@ export async function openDatabase(config: Config): Promise<Database> {
     connection = { filename: dir };
   }
   // PGlite is one connection; knex-pglite fixes the pool at 1, which also serialises transactions.
-  return knex({ client: ClientPgLite, dialect: 'postgres', connection, acquireConnectionTimeout: 600_000 });
+  const db = knex({
+    client: ClientPgLite,
+    dialect: 'postgres',
+    connection,
+    acquireConnectionTimeout: 600_000,
+  });
+  // PGlite starts initialising when knex is created; a database closed before its first query
+  // would otherwise go on initialising in the background after destroy() has returned.
+  await db.raw('SELECT 1');
+  return db;
 }
 
 /** The part of knex's (untyped) client used to hold one connection of the pool. */
