@@ -27,6 +27,50 @@ test('/healthz, /readyz and Prometheus /metrics per interaction', async () => {
   );
 });
 
+test('logs and /metrics record the status the error funnel answered, not 404', async () => {
+  const patient = await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient' } });
+  const id = patient.body.id as string;
+  await fhirFetch(server, 'Observation', {
+    body: {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'x' },
+      subject: { reference: `Patient/${id}` },
+    },
+  });
+  const answered = [
+    // a stale If-Match
+    await fhirFetch(server, `Patient/${id}`, {
+      method: 'PUT',
+      body: { resourceType: 'Patient', id },
+      headers: { 'If-Match': 'W/"9"' },
+    }),
+    await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient', gender: 'robot' } }),
+    await fhirFetch(server, `Patient/${id}?_format=xml`),
+    // referenced by the Observation
+    await fhirFetch(server, `Patient/${id}`, { method: 'DELETE' }),
+    await fhirFetch(server, 'Patient', {
+      body: '<Patient xmlns="http://hl7.org/fhir"/>',
+      headers: { 'Content-Type': 'application/fhir+xml' },
+    }),
+    // no DEID_KEY on this server
+    await fhirFetch(server, `Patient/${id}/$deidentify`),
+  ].map((r) => r.status);
+  expect(answered).toEqual([412, 400, 406, 409, 415, 503]);
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  const logged = server
+    .logs()
+    .split('\n')
+    .filter((l) => l.includes('"msg":"request"'))
+    .map((l) => (JSON.parse(l) as { status: number }).status);
+  for (const status of answered) {
+    expect([status, metrics]).toEqual([status, expect.stringMatching(new RegExp(`status="${status}"`))]);
+    expect(logged).toContain(status);
+  }
+  expect(metrics).not.toContain('status="404"');
+  expect(logged).not.toContain(404);
+});
+
 test('/readyz reports 503 when the database is gone', async () => {
   const other = await startTestServer();
   await other.db.destroy();
