@@ -49,6 +49,28 @@ describe('formats', () => {
     expect(c.body.resourceType).toBe('OperationOutcome');
   });
 
+  test('a JSON body without a JSON Content-Type is 415 naming the accepted media types', async () => {
+    const json = JSON.stringify({ resourceType: 'Patient', gender: 'female' });
+    // curl -d without -H sends application/x-www-form-urlencoded; fetch of bytes sends no type at all.
+    for (const [headers, body] of [
+      [{ 'Content-Type': 'application/x-www-form-urlencoded' }, json],
+      [{}, new TextEncoder().encode(json)],
+    ] as const) {
+      const res = await fetch(`${server.fhirBase}/Patient`, { method: 'POST', headers, body });
+      expect(res.status).toBe(415);
+      const outcome = (await res.json()) as { resourceType: string; issue: { diagnostics: string }[] };
+      expect(outcome.resourceType).toBe('OperationOutcome');
+      expect(outcome.issue[0]?.diagnostics).toMatch(/application\/fhir\+json, application\/json$/);
+    }
+    const patch = await fetch(`${server.fhirBase}/Patient/${id}`, {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'text/plain' },
+      body: '[]',
+    });
+    expect(patch.status).toBe(415);
+    expect(await patch.text()).toContain('application/json-patch+json');
+  });
+
   test('_summary and _elements subset the resource and tag it SUBSETTED', async () => {
     const summary = await fhirFetch(server, `Patient/${id}?_summary=true`);
     expect(summary.body.name).toBeDefined();
