@@ -90,6 +90,28 @@ describe('formats', () => {
     expect(res.id).toBe(id);
   });
 
+  test('_elements names choice elements by their base name: effective keeps effectiveDateTime', async () => {
+    const obs = await fhirFetch(server, 'Observation', {
+      body: {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { text: 'Potassium' },
+        effectiveDateTime: '2024-03-01',
+        _effectiveDateTime: { extension: [{ url: 'urn:x', valueString: 'y' }] },
+        valueQuantity: { value: 4.1 },
+        issued: '2024-03-01T10:00:00Z',
+      },
+    });
+    const read = await fhirFetch(server, `Observation/${obs.body.id}?_elements=effective,value`);
+    expect(read.body.effectiveDateTime).toBe('2024-03-01');
+    expect(read.body._effectiveDateTime).toBeDefined();
+    expect(read.body.valueQuantity).toEqual({ value: 4.1 });
+    expect(read.body.issued).toBeUndefined();
+    const suffixed = await fhirFetch(server, `Observation/${obs.body.id}?_elements=effective[x]`);
+    expect(suffixed.body.effectiveDateTime).toBe('2024-03-01');
+    expect(suffixed.body.valueQuantity).toBeUndefined();
+  });
+
   test('Prefer: return=minimal | representation | OperationOutcome', async () => {
     const minimal = await fhirFetch(server, 'Patient', {
       body: { resourceType: 'Patient' },
