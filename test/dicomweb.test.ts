@@ -203,6 +203,16 @@ describe('a stored study', () => {
       queryParams: { StudyDate: '-20230101', StudyInstanceUID: study },
     })) as Json[];
     expect(outOfRange).toHaveLength(0);
+    // An ISO date is the usual mistake: the answer names the DICOM format.
+    for (const [key, value] of [
+      ['StudyDate', '2023-04-01'],
+      ['StudyDate', '20230401-2023-04-30'],
+      ['StudyTime', '10:00'],
+    ]) {
+      const bad = await fetch(`${server.url}/dicom-web/studies?${key}=${value}`);
+      expect(bad.status).toBe(400);
+      expect(await bad.text()).toContain(key === 'StudyDate' ? 'use YYYYMMDD' : 'use HHMMSS');
+    }
     const acc = (await client.searchForStudies({
       queryParams: { AccessionNumber: `ACC${study.slice(-6)}`, includefield: '00081030,Modality' },
     })) as Json[];
