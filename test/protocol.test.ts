@@ -1,3 +1,5 @@
+import type { CapabilityStatement } from '@medplum/fhirtypes';
+import { OPERATIONS } from '../src/fhir/operations';
 import type { TestServer } from './helpers/server';
 import { fhirFetch, startTestServer } from './helpers/server';
 
@@ -161,6 +163,49 @@ describe('formats', () => {
     // Composite parameters are not indexed yet and so are not advertised.
     expect(obs?.searchParam.map((p) => p.name)).not.toContain('code-value-quantity');
   });
+});
+
+test('the CapabilityStatement lists every routed operation, and every listed operation is routed', async () => {
+  const cs = (await fhirFetch(server, 'metadata')).body as CapabilityStatement;
+  const rest = cs.rest?.[0];
+  const listed = new Set<string>([
+    ...(rest?.operation ?? []).map((o) => `system $${o.name}`),
+    ...(rest?.resource ?? []).flatMap((r) => (r.operation ?? []).map((o) => `${r.type} $${o.name}`)),
+  ]);
+  for (const o of [...(rest?.operation ?? []), ...(rest?.resource ?? []).flatMap((r) => r.operation ?? [])])
+    expect(o.definition).toMatch(
+      /^(http:\/\/hl7\.org\/fhir\/|urn:fhir-dicomweb-server:)OperationDefinition\/[\w-]+$/,
+    );
+  expect([...listed]).toEqual(
+    expect.arrayContaining([
+      'system $deidentify',
+      'system $deidentify-text',
+      'Patient $deidentify',
+      'Composition $document',
+      'Observation $validate',
+    ]),
+  );
+  // The async pattern is documented on the operations that offer it.
+  const deid = rest?.operation?.find((o) => o.name === 'deidentify');
+  expect(deid?.documentation).toContain('/_async/');
+
+  // Routed = the server does not answer "Unknown operation"; probed by name, level and type.
+  const names = [
+    ...new Set([...Object.keys(OPERATIONS), ...[...listed].map((l) => l.split('$')[1] ?? ''), 'nope']),
+  ];
+  const unknown = async (path: string, method: string): Promise<boolean> => {
+    const res = await fhirFetch(server, path, { method, ...(method === 'POST' && { body: {} }) });
+    return res.status === 404 && /Unknown operation/.test(JSON.stringify(res.body));
+  };
+  for (const name of names) {
+    const system = !(await unknown(`$${name}`, 'POST'));
+    expect([`system $${name}`, system]).toEqual([`system $${name}`, listed.has(`system $${name}`)]);
+    for (const type of ['Patient', 'Observation', 'Composition', 'Binary', 'Bundle']) {
+      const routed =
+        !(await unknown(`${type}/$${name}`, 'GET')) || !(await unknown(`${type}/x/$${name}`, 'GET'));
+      expect([`${type} $${name}`, routed]).toEqual([`${type} $${name}`, listed.has(`${type} $${name}`)]);
+    }
+  }
 });
 
 describe('bad input never crashes', () => {
