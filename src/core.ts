@@ -30,7 +30,7 @@ import type { Database, RepositoryDeps, WriteHook } from './storage';
 import { createAnalyzeHook, FileBlobStore, isEmbedded, migrate, openDatabase, Repository } from './storage';
 import { ValueSetExpander } from './terminology';
 
-/** What opens before the HTTP listener: models (checked first), then the migrated database. */
+/** What opens while the listener answers as a starting server: models (checked first), then the database. */
 export interface Storage {
   db: Database;
   nerModels: OnnxTokenDetector[];

@@ -2,9 +2,13 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
+import knex from 'knex';
+import { MIGRATION_LOCK } from '../src/storage/database';
 import type { TestServer } from './helpers/server';
 import { freePort } from './helpers/ports';
 import { fhirFetch, startTestServer } from './helpers/server';
+
+const withPostgresOnly = process.env.TEST_DATABASE_URL ? test : test.skip;
 
 let server: TestServer;
 beforeAll(async () => {
@@ -70,6 +74,90 @@ test('logs and /metrics record the status the error funnel answered, not 404', a
   expect(metrics).not.toContain('status="404"');
   expect(logged).not.toContain(404);
 });
+
+/** What a starting server answers: /healthz 200, everything else 503 with Retry-After and a reason. */
+async function expectStarting(url: string): Promise<void> {
+  const health = await fetch(`${url}/healthz`);
+  expect(health.status).toBe(200);
+  for (const path of ['/readyz', '/fhir/metadata', '/fhir/Patient']) {
+    const res = await fetch(`${url}${path}`, path === '/fhir/Patient' ? { method: 'POST', body: '{}' } : {});
+    expect([path, res.status, res.headers.get('retry-after')]).toEqual([
+      path,
+      503,
+      expect.stringMatching(/^\d+$/),
+    ]);
+    const outcome = (await res.json()) as {
+      resourceType: string;
+      issue: { code: string; diagnostics: string }[];
+    };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    expect(outcome.issue[0]).toMatchObject({
+      code: 'transient',
+      diagnostics: expect.stringContaining('starting'),
+    });
+  }
+  const dicom = await fetch(`${url}/dicom-web/studies`);
+  expect(dicom.status).toBe(503);
+  expect(await dicom.text()).toContain('starting');
+}
+
+test('while the database is opened and migrated, /healthz is 200 and the rest 503 with Retry-After', async () => {
+  let checked = false;
+  const starting = await startTestServer(
+    {},
+    {
+      whileStarting: async (url) => {
+        await expectStarting(url);
+        checked = true;
+      },
+    },
+  );
+  try {
+    expect(checked).toBe(true);
+    expect((await fetch(`${starting.url}/readyz`)).status).toBe(200);
+    expect((await fhirFetch(starting, 'metadata')).status).toBe(200);
+    const logs = starting.logs();
+    expect(logs.indexOf('"msg":"starting"')).toBeGreaterThanOrEqual(0);
+    expect(logs.indexOf('"msg":"listening"')).toBeGreaterThan(logs.indexOf('"msg":"starting"'));
+  } finally {
+    await starting.close();
+  }
+});
+
+withPostgresOnly(
+  'a start that waits for another process holding the migration lock answers as a starting server',
+  async () => {
+    // Another process migrating the same database holds this lock; this start waits for it.
+    const other = knex({ client: 'pg', connection: process.env.TEST_DATABASE_URL, pool: { min: 1, max: 1 } });
+    const port = await freePort();
+    let started: Promise<TestServer> | undefined;
+    try {
+      await other.transaction(async (trx) => {
+        await trx.raw('SELECT pg_advisory_xact_lock(?)', [MIGRATION_LOCK]);
+        started = startTestServer({ port, baseUrl: `http://127.0.0.1:${port}` });
+        const url = `http://127.0.0.1:${port}`;
+        // Waits for the port to be bound, not for any length of time.
+        for (;;) {
+          const up = await fetch(`${url}/healthz`).then(
+            (r) => r.ok,
+            () => false,
+          );
+          if (up) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await expectStarting(url);
+      });
+      const server = await (started as Promise<TestServer>);
+      try {
+        expect((await fhirFetch(server, 'metadata')).status).toBe(200);
+      } finally {
+        await server.close();
+      }
+    } finally {
+      await other.destroy();
+    }
+  },
+);
 
 test('/readyz reports 503 when the database is gone', async () => {
   const other = await startTestServer();
