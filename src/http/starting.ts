@@ -14,8 +14,8 @@ export const STARTING_RETRY_AFTER = '2';
 export function startingListener(): RequestListener {
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    // Whatever the request carried is not read: the connection closes after the answer.
-    res.setHeader('Connection', 'close');
+    // A body is read and dropped, so a client still sending one gets the answer, not a reset.
+    req.resume();
     if (path === '/healthz') {
       res.setHeader('Content-Type', 'application/json');
       res.end(JSON.stringify({ status: 'starting' }));
