@@ -14,10 +14,10 @@ export interface CorpusDoc {
 /** Written by `npx tsx bench/deid-corpus.ts`; read by the deid bench and tests. */
 export const CORPUS_FILE = path.join(__dirname, '..', 'test', 'deid', 'corpus', 'corpus.json');
 /** Hand-written notes in other styles, PHI marked inline as {{TYPE|text}} (see its README.md). */
-export const HELD_OUT_DIR = path.join(__dirname, '..', 'test', 'deid', 'corpus', 'heldout');
+const HELD_OUT_DIR = path.join(__dirname, '..', 'test', 'deid', 'corpus', 'heldout');
 
 /** One held-out note: the text without its marks, and the offsets of what they marked. */
-export function parseMarkedNote(id: string, marked: string): CorpusDoc {
+function parseMarkedNote(id: string, marked: string): CorpusDoc {
   const phi: CorpusDoc['phi'] = [];
   let text = '';
   let at = 0;

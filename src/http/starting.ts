@@ -3,7 +3,7 @@ import { buildOutcome } from '../shared';
 import { DICOMWEB_PREFIX } from './dicomweb-adapter';
 
 /** Seconds a client is asked to wait while the server starts (migrations take a few). */
-export const STARTING_RETRY_AFTER = '2';
+const STARTING_RETRY_AFTER = '2';
 
 /**
  * What the port answers while the database is opened and migrated: `/healthz` 200 (the process

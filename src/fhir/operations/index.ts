@@ -70,8 +70,3 @@ const routesTo = (types: Types | undefined, type: string | undefined): boolean =
 export function isRouted(spec: OperationSpec, level: OperationLevel, type?: string): boolean {
   return level === 'system' ? spec.system === true : routesTo(spec[level], type);
 }
-
-/** The operations routed at a level, by name. */
-export function operationsAt(level: OperationLevel, type?: string): [string, OperationSpec][] {
-  return Object.entries(OPERATIONS).filter(([, spec]) => isRouted(spec, level, type));
-}
