@@ -40,7 +40,7 @@ import {
 } from './storage';
 import { ValueSetExpander } from './terminology';
 
-/** What opens before the HTTP listener: models (checked first), then the migrated database. */
+/** What opens while the listener answers as a starting server: models (checked first), then the database. */
 export interface Storage {
   db: Database;
   nerModels: OnnxTokenDetector[];

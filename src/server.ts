@@ -1,8 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config';
+import type { Core } from './core';
 import { buildCore, openStorage } from './core';
-import { createApp, createMetrics } from './http';
+import { createApp, createMetrics, startingListener } from './http';
 import type { InFlight } from './http';
 import type { Clock, Logger } from './shared';
 import { systemClock } from './shared';
@@ -21,18 +22,28 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** The composition root: builds every dependency explicitly (no module singletons) and listens. */
+export interface StartHooks {
+  /**
+   * Runs once the port answers as a starting server does, before the database is opened: the
+   * start waits for it (tests look at a starting server here).
+   */
+  whileStarting?: (url: string) => Promise<void>;
+}
+
+/**
+ * The composition root: builds every dependency explicitly (no module singletons). The port is
+ * bound first and answers as a starting server (/healthz 200, everything else 503 with
+ * Retry-After) while models load and migrations run, so an orchestrator neither restarts the
+ * process nor sends it traffic before it can serve.
+ */
 export async function startServer(
   config: Config,
   logger: Logger,
   clock: Clock = systemClock,
+  hooks: StartHooks = {},
 ): Promise<RunningServer> {
-  const storage = await openStorage(config);
   const inFlight: InFlight = { count: 0 };
-  let handler: http.RequestListener = (_req, res) => {
-    res.statusCode = 503;
-    res.end();
-  };
+  let handler: http.RequestListener = startingListener();
   let shuttingDown = false;
   const server = http.createServer((req, res) => {
     if (shuttingDown) res.setHeader('Connection', 'close');
@@ -55,8 +66,17 @@ export async function startServer(
   // With PORT=0 (tests) the real port is only known now.
   const baseUrl = config.port === 0 ? `http://${config.host}:${port}` : config.baseUrl;
   const fhirBase = `${baseUrl}/fhir`;
+  logger.info({ url: baseUrl }, 'starting');
 
-  const core = await buildCore(config, storage, logger, clock, baseUrl);
+  let core: Core;
+  try {
+    await hooks.whileStarting?.(baseUrl);
+    core = await buildCore(config, await openStorage(config), logger, clock, baseUrl);
+  } catch (err) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    throw err;
+  }
   const { db, repo, fhir, dicomweb, dispatch } = core;
   await core.startWorkers();
   const metrics = createMetrics();

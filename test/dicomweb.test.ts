@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import dicomParser from 'dicom-parser';
+import { PDFDocument } from 'pdf-lib';
 import type { TestServer } from './helpers/server';
 import { fhirFetch, startTestServer } from './helpers/server';
 import type { DicomWebClient } from './helpers/dicom';
@@ -118,6 +119,71 @@ test('STOW-RS statuses: 200 all stored, 409 none stored, 415 wrong media type, 4
   expect(res.status).toBe(400);
 });
 
+test('STOW-RS names each failed part and its reason: a Warning header and ErrorComment per failure', async () => {
+  const pdf = await PDFDocument.create();
+  pdf.addPage().drawText('Hemoglobin 9.1 g/dL', { x: 50, y: 700, size: 12 });
+  const pdfBytes = Buffer.from(await pdf.save());
+  const good = withNewUids(testFile('CT_small.dcm'), { study: newUid(), series: newUid() });
+  const boundary = 'b-7f3a';
+  const part = (type: string, bytes: Buffer): Buffer =>
+    Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Type: ${type}\r\n\r\n`),
+      bytes,
+      Buffer.from('\r\n'),
+    ]);
+  const send = async (...parts: Buffer[]): Promise<{ status: number; warning: string; body: Json }> => {
+    const res = await fetch(`${server.url}/dicom-web/studies`, {
+      method: 'POST',
+      headers: { 'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}` },
+      body: Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]),
+    });
+    return {
+      status: res.status,
+      warning: res.headers.get('warning') ?? '',
+      body: (await res.json()) as Json,
+    };
+  };
+  // A PDF posted as DICOM, alone: nothing stored.
+  const alone = await send(part('application/dicom', pdfBytes));
+  expect(alone.status).toBe(409);
+  expect(alone.warning).toBe(
+    `299 ${server.url}/dicom-web: "Part 1: Not a DICOM Part 10 file (no DICM prefix) (failure reason 0xC000)"`,
+  );
+  expect(seq(alone.body, '00081198')[0]?.['00000902']).toEqual({
+    vr: 'LO',
+    Value: ['Part 1: Not a DICOM Part 10 file (no DICM prefix)'],
+  });
+
+  const bomb = editFile(withNewUids(testFile('MR_small.dcm')), (d) => {
+    d['00280010'] = { vr: 'US', Value: [60000] };
+    d['00280011'] = { vr: 'US', Value: [60000] };
+    d['00280008'] = { vr: 'IS', Value: [1000] };
+  });
+  const mixed = await send(
+    part('application/dicom', good),
+    part('application/dicom', pdfBytes),
+    part('application/pdf', pdfBytes),
+    part('application/dicom', bomb),
+  );
+  expect(mixed.status).toBe(202);
+  const declared = 'Part 4: Declared image size (1000 frames of 60000x60000x1) exceeds the configured limits';
+  expect(mixed.warning.split('", 299 ')).toEqual([
+    expect.stringContaining('"Part 2: Not a DICOM Part 10 file'),
+    expect.stringContaining(
+      'Part 3: Media type application/pdf is not application/dicom (failure reason 0xC000)',
+    ),
+    expect.stringContaining(`${declared} (failure reason 0xA700)"`),
+  ]);
+  const comments = seq(mixed.body, '00081198').map((f) => f['00000902']?.Value?.[0] as string);
+  // ErrorComment is an LO of at most 64 characters: a longer reason is cut there.
+  expect(comments).toEqual([
+    'Part 2: Not a DICOM Part 10 file (no DICM prefix)',
+    'Part 3: Media type application/pdf is not application/dicom',
+    `${declared.slice(0, 61)}...`,
+  ]);
+  expect(mixed.warning).not.toContain(uidOf(good, '0020000D'));
+});
+
 test('STOW-RS to /studies/{study} fails only the instance of another study', async () => {
   const study = newUid();
   const inStudy = withNewUids(testFile('MR_small.dcm'), { study, series: newUid() });
@@ -203,6 +269,16 @@ describe('a stored study', () => {
       queryParams: { StudyDate: '-20230101', StudyInstanceUID: study },
     })) as Json[];
     expect(outOfRange).toHaveLength(0);
+    // An ISO date is the usual mistake: the answer names the DICOM format.
+    for (const [key, value] of [
+      ['StudyDate', '2023-04-01'],
+      ['StudyDate', '20230401-2023-04-30'],
+      ['StudyTime', '10:00'],
+    ]) {
+      const bad = await fetch(`${server.url}/dicom-web/studies?${key}=${value}`);
+      expect(bad.status).toBe(400);
+      expect(await bad.text()).toContain(key === 'StudyDate' ? 'use YYYYMMDD' : 'use HHMMSS');
+    }
     const acc = (await client.searchForStudies({
       queryParams: { AccessionNumber: `ACC${study.slice(-6)}`, includefield: '00081030,Modality' },
     })) as Json[];

@@ -2,9 +2,13 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
+import knex from 'knex';
+import { MIGRATION_LOCK } from '../src/storage/database';
 import type { TestServer } from './helpers/server';
 import { freePort } from './helpers/ports';
 import { fhirFetch, startTestServer } from './helpers/server';
+
+const withPostgresOnly = process.env.TEST_DATABASE_URL ? test : test.skip;
 
 let server: TestServer;
 beforeAll(async () => {
@@ -26,6 +30,134 @@ test('/healthz, /readyz and Prometheus /metrics per interaction', async () => {
     /fhir_http_request_duration_seconds_bucket\{le="[\d.]+",interaction="search-type",method="GET"\}/,
   );
 });
+
+test('logs and /metrics record the status the error funnel answered, not 404', async () => {
+  const patient = await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient' } });
+  const id = patient.body.id as string;
+  await fhirFetch(server, 'Observation', {
+    body: {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'x' },
+      subject: { reference: `Patient/${id}` },
+    },
+  });
+  const answered = [
+    // a stale If-Match
+    await fhirFetch(server, `Patient/${id}`, {
+      method: 'PUT',
+      body: { resourceType: 'Patient', id },
+      headers: { 'If-Match': 'W/"9"' },
+    }),
+    await fhirFetch(server, 'Patient', { body: { resourceType: 'Patient', gender: 'robot' } }),
+    await fhirFetch(server, `Patient/${id}?_format=xml`),
+    // referenced by the Observation
+    await fhirFetch(server, `Patient/${id}`, { method: 'DELETE' }),
+    await fhirFetch(server, 'Patient', {
+      body: '<Patient xmlns="http://hl7.org/fhir"/>',
+      headers: { 'Content-Type': 'application/fhir+xml' },
+    }),
+    // no DEID_KEY on this server
+    await fhirFetch(server, `Patient/${id}/$deidentify`),
+  ].map((r) => r.status);
+  expect(answered).toEqual([412, 400, 406, 409, 415, 503]);
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  const logged = server
+    .logs()
+    .split('\n')
+    .filter((l) => l.includes('"msg":"request"'))
+    .map((l) => (JSON.parse(l) as { status: number }).status);
+  for (const status of answered) {
+    expect([status, metrics]).toEqual([status, expect.stringMatching(new RegExp(`status="${status}"`))]);
+    expect(logged).toContain(status);
+  }
+  expect(metrics).not.toContain('status="404"');
+  expect(logged).not.toContain(404);
+});
+
+/** What a starting server answers: /healthz 200, everything else 503 with Retry-After and a reason. */
+async function expectStarting(url: string): Promise<void> {
+  const health = await fetch(`${url}/healthz`);
+  expect(health.status).toBe(200);
+  for (const path of ['/readyz', '/fhir/metadata', '/fhir/Patient']) {
+    const res = await fetch(`${url}${path}`, path === '/fhir/Patient' ? { method: 'POST', body: '{}' } : {});
+    expect([path, res.status, res.headers.get('retry-after')]).toEqual([
+      path,
+      503,
+      expect.stringMatching(/^\d+$/),
+    ]);
+    const outcome = (await res.json()) as {
+      resourceType: string;
+      issue: { code: string; diagnostics: string }[];
+    };
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    expect(outcome.issue[0]).toMatchObject({
+      code: 'transient',
+      diagnostics: expect.stringContaining('starting'),
+    });
+  }
+  const dicom = await fetch(`${url}/dicom-web/studies`);
+  expect(dicom.status).toBe(503);
+  expect(await dicom.text()).toContain('starting');
+}
+
+test('while the database is opened and migrated, /healthz is 200 and the rest 503 with Retry-After', async () => {
+  let checked = false;
+  const starting = await startTestServer(
+    {},
+    {
+      whileStarting: async (url) => {
+        await expectStarting(url);
+        checked = true;
+      },
+    },
+  );
+  try {
+    expect(checked).toBe(true);
+    expect((await fetch(`${starting.url}/readyz`)).status).toBe(200);
+    expect((await fhirFetch(starting, 'metadata')).status).toBe(200);
+    const logs = starting.logs();
+    expect(logs.indexOf('"msg":"starting"')).toBeGreaterThanOrEqual(0);
+    expect(logs.indexOf('"msg":"listening"')).toBeGreaterThan(logs.indexOf('"msg":"starting"'));
+  } finally {
+    await starting.close();
+  }
+});
+
+withPostgresOnly(
+  'a start that waits for another process holding the migration lock answers as a starting server',
+  async () => {
+    // Another process migrating the same database holds this lock; this start waits for it.
+    const other = knex({ client: 'pg', connection: process.env.TEST_DATABASE_URL, pool: { min: 1, max: 1 } });
+    const port = await freePort();
+    let started: Promise<TestServer> | undefined;
+    try {
+      await other.transaction(async (trx) => {
+        await trx.raw('SELECT pg_advisory_xact_lock(?)', [MIGRATION_LOCK]);
+        started = startTestServer({ port, baseUrl: `http://127.0.0.1:${port}` });
+        const url = `http://127.0.0.1:${port}`;
+        // Waits for the port to be bound, not for any length of time.
+        for (;;) {
+          const up = await fetch(`${url}/healthz`).then(
+            (r) => r.ok,
+            () => false,
+          );
+          if (up) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await expectStarting(url);
+      });
+      const server = await (started as Promise<TestServer>);
+      try {
+        expect((await fhirFetch(server, 'metadata')).status).toBe(200);
+      } finally {
+        await server.close();
+      }
+    } finally {
+      await other.destroy();
+    }
+  },
+);
 
 test('/readyz reports 503 when the database is gone', async () => {
   const other = await startTestServer();
@@ -73,7 +205,8 @@ test('SIGTERM lets in-flight requests finish, then exits 0', async () => {
     }),
   );
   const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200 && !out.includes('listening'); i++) await new Promise((r) => setTimeout(r, 100));
+  // Until it serves, however long a loaded machine takes: before, the port answers 503.
+  while (!out.includes('"listening"')) await new Promise((r) => setTimeout(r, 100));
   const entries = Array.from({ length: 3000 }, (_, i) => ({
     resource: { resourceType: 'Patient', name: [{ family: `Shutdown${i}` }] },
     request: { method: 'POST', url: 'Patient' },
@@ -135,8 +268,7 @@ withPostgres(
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     try {
-      for (let i = 0; i < 300 && out.split('"listening"').length < 3; i++)
-        await new Promise((r) => setTimeout(r, 100));
+      while (out.split('"listening"').length < 3) await new Promise((r) => setTimeout(r, 100));
       const pids = new Set(
         out
           .split('\n')

@@ -198,15 +198,34 @@ test('the server pulls a study from Orthanc: QIDO-RS to find, WADO-RS to fetch, 
   expect((await fhirFetch(server, `ImagingStudy/${other}`)).body.numberOfInstances).toBe(2);
 }, 60_000);
 
-test('bad import requests are refused, and a study the peer lacks fails the job with the reason', async () => {
+test('bad import requests are refused; a failed synchronous import is 502 or 409 with the reason, not 200', async () => {
   expect((await importRequest({ peer: 'elsewhere', studies: ['1.2.3'] })).status).toBe(400);
   expect((await importRequest({ peer: 'pacs' })).status).toBe(400);
   expect((await importRequest({ peer: 'pacs', studies: ['1.2.3'], query: {} })).status).toBe(400);
   expect((await importRequest({ peer: 'pacs', studies: ['not a uid'] })).status).toBe(400);
+  // A synchronous import that failed is not a 200: the peer did not deliver (502) ...
   const missing = await importRequest({ peer: 'pacs', studies: [newUid()] });
-  expect(missing.status).toBe(200);
+  expect(missing.status).toBe(502);
   expect(missing.body.status).toBe('failed');
   expect(missing.body.studies?.[0]?.error).toMatch(/answered 404/);
+  // ... or it did and every instance was refused (409, as a STOW-RS that stores nothing).
+  const study = newUid();
+  for (const f of studyFiles(study, 2)) expect((await orthanc.api('POST', '/instances', f)).status).toBe(200);
+  const strict = await startTestServer({
+    dicomWebPeers: { pacs: `${orthanc.url}/dicom-web` },
+    dicomMaxInstanceBytes: 1000,
+  });
+  try {
+    const res = await fetch(`${strict.url}/dicom-web/import`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ peer: 'pacs', studies: [study] }),
+    });
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as ImportJobBody).studies).toEqual([{ uid: study, stored: 0, failed: 2 }]);
+  } finally {
+    await strict.close();
+  }
   expect((await fetch(`${server.url}/dicom-web/import/00000000-0000-0000-0000-000000000000`)).status).toBe(
     404,
   );

@@ -1,3 +1,5 @@
+import type { CapabilityStatement } from '@medplum/fhirtypes';
+import { OPERATIONS } from '../src/fhir/operations';
 import type { TestServer } from './helpers/server';
 import { fhirFetch, startTestServer } from './helpers/server';
 
@@ -49,6 +51,28 @@ describe('formats', () => {
     expect(c.body.resourceType).toBe('OperationOutcome');
   });
 
+  test('a JSON body without a JSON Content-Type is 415 naming the accepted media types', async () => {
+    const json = JSON.stringify({ resourceType: 'Patient', gender: 'female' });
+    // curl -d without -H sends application/x-www-form-urlencoded; fetch of bytes sends no type at all.
+    for (const [headers, body] of [
+      [{ 'Content-Type': 'application/x-www-form-urlencoded' }, json],
+      [{}, new TextEncoder().encode(json)],
+    ] as const) {
+      const res = await fetch(`${server.fhirBase}/Patient`, { method: 'POST', headers, body });
+      expect(res.status).toBe(415);
+      const outcome = (await res.json()) as { resourceType: string; issue: { diagnostics: string }[] };
+      expect(outcome.resourceType).toBe('OperationOutcome');
+      expect(outcome.issue[0]?.diagnostics).toMatch(/application\/fhir\+json, application\/json$/);
+    }
+    const patch = await fetch(`${server.fhirBase}/Patient/${id}`, {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'text/plain' },
+      body: '[]',
+    });
+    expect(patch.status).toBe(415);
+    expect(await patch.text()).toContain('application/json-patch+json');
+  });
+
   test('_summary and _elements subset the resource and tag it SUBSETTED', async () => {
     const summary = await fhirFetch(server, `Patient/${id}?_summary=true`);
     expect(summary.body.name).toBeDefined();
@@ -66,6 +90,28 @@ describe('formats', () => {
     expect(res.gender).toBe('female');
     expect(res.name).toBeUndefined();
     expect(res.id).toBe(id);
+  });
+
+  test('_elements names choice elements by their base name: effective keeps effectiveDateTime', async () => {
+    const obs = await fhirFetch(server, 'Observation', {
+      body: {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { text: 'Potassium' },
+        effectiveDateTime: '2024-03-01',
+        _effectiveDateTime: { extension: [{ url: 'urn:x', valueString: 'y' }] },
+        valueQuantity: { value: 4.1 },
+        issued: '2024-03-01T10:00:00Z',
+      },
+    });
+    const read = await fhirFetch(server, `Observation/${obs.body.id}?_elements=effective,value`);
+    expect(read.body.effectiveDateTime).toBe('2024-03-01');
+    expect(read.body._effectiveDateTime).toBeDefined();
+    expect(read.body.valueQuantity).toEqual({ value: 4.1 });
+    expect(read.body.issued).toBeUndefined();
+    const suffixed = await fhirFetch(server, `Observation/${obs.body.id}?_elements=effective[x]`);
+    expect(suffixed.body.effectiveDateTime).toBe('2024-03-01');
+    expect(suffixed.body.valueQuantity).toBeUndefined();
   });
 
   test('Prefer: return=minimal | representation | OperationOutcome', async () => {
@@ -117,6 +163,49 @@ describe('formats', () => {
     // Composite parameters are not indexed yet and so are not advertised.
     expect(obs?.searchParam.map((p) => p.name)).not.toContain('code-value-quantity');
   });
+});
+
+test('the CapabilityStatement lists every routed operation, and every listed operation is routed', async () => {
+  const cs = (await fhirFetch(server, 'metadata')).body as CapabilityStatement;
+  const rest = cs.rest?.[0];
+  const listed = new Set<string>([
+    ...(rest?.operation ?? []).map((o) => `system $${o.name}`),
+    ...(rest?.resource ?? []).flatMap((r) => (r.operation ?? []).map((o) => `${r.type} $${o.name}`)),
+  ]);
+  for (const o of [...(rest?.operation ?? []), ...(rest?.resource ?? []).flatMap((r) => r.operation ?? [])])
+    expect(o.definition).toMatch(
+      /^(http:\/\/hl7\.org\/fhir\/|urn:fhir-dicomweb-server:)OperationDefinition\/[\w-]+$/,
+    );
+  expect([...listed]).toEqual(
+    expect.arrayContaining([
+      'system $deidentify',
+      'system $deidentify-text',
+      'Patient $deidentify',
+      'Composition $document',
+      'Observation $validate',
+    ]),
+  );
+  // The async pattern is documented on the operations that offer it.
+  const deid = rest?.operation?.find((o) => o.name === 'deidentify');
+  expect(deid?.documentation).toContain('/_async/');
+
+  // Routed = the server does not answer "Unknown operation"; probed by name, level and type.
+  const names = [
+    ...new Set([...Object.keys(OPERATIONS), ...[...listed].map((l) => l.split('$')[1] ?? ''), 'nope']),
+  ];
+  const unknown = async (path: string, method: string): Promise<boolean> => {
+    const res = await fhirFetch(server, path, { method, ...(method === 'POST' && { body: {} }) });
+    return res.status === 404 && /Unknown operation/.test(JSON.stringify(res.body));
+  };
+  for (const name of names) {
+    const system = !(await unknown(`$${name}`, 'POST'));
+    expect([`system $${name}`, system]).toEqual([`system $${name}`, listed.has(`system $${name}`)]);
+    for (const type of ['Patient', 'Observation', 'Composition', 'Binary', 'Bundle']) {
+      const routed =
+        !(await unknown(`${type}/$${name}`, 'GET')) || !(await unknown(`${type}/x/$${name}`, 'GET'));
+      expect([`${type} $${name}`, routed]).toEqual([`${type} $${name}`, listed.has(`${type} $${name}`)]);
+    }
+  }
 });
 
 describe('bad input never crashes', () => {

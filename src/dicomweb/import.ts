@@ -243,7 +243,19 @@ export async function importHandler(req: DicomWebRequest, deps: DicomWebDeps): P
   await deps.imports.run(id);
   const job = await deps.imports.get(id);
   if (!job) throw FhirError.of('exception', 'The import job vanished');
-  return jobResponse(job, deps);
+  return { ...jobResponse(job, deps), status: finishedStatus(job) };
+}
+
+/**
+ * The status of a synchronous import that has ended. Completed is 200 (the body counts what failed
+ * per study). A failed job is not: when the peer delivered instances and every one was refused by
+ * the STOW-RS checks, 409, as PS3.18 answers a STOW-RS that stored nothing; otherwise the peer
+ * did not deliver (unreachable, or an error or no study to QIDO-RS or WADO-RS), which is 502, the
+ * HTTP status of a gateway whose upstream failed it. Polling a job stays 200: the job was found.
+ */
+function finishedStatus(job: ImportJob): number {
+  if (job.status !== 'failed') return 200;
+  return job.studies.some((s) => s.failed > 0) ? 409 : 502;
 }
 
 /** GET /dicom-web/import/{id}: 202 while queued or running, 200 with the outcome when done. */

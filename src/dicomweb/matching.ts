@@ -67,10 +67,10 @@ export function applyMatch(
       return;
     }
     case 'dateRange':
-      rangeMatch(q, column, value, /^\d{8}$/, key);
+      rangeMatch(q, column, value, DATE, key);
       return;
     case 'timeRange':
-      rangeMatch(q, column, value, /^\d{2,6}(\.\d{1,6})?$/, key);
+      rangeMatch(q, column, value, TIME, key);
       return;
     case 'integer': {
       const n = Number(value);
@@ -81,13 +81,33 @@ export function applyMatch(
   }
 }
 
+interface RangeShape {
+  pattern: RegExp;
+  /** The DICOM format, named in errors: clients often send ISO 8601 instead. */
+  format: string;
+}
+const DATE: RangeShape = { pattern: /^\d{8}$/, format: 'YYYYMMDD' };
+const TIME: RangeShape = {
+  pattern: /^\d{2,6}(\.\d{1,6})?$/,
+  format: 'HHMMSS (or HH, HHMM, HHMMSS.FFFFFF)',
+};
+
 /** DA/TM matching: a single value, or a range "from-to" with either side open (PS3.4 C.2.2.2.5). */
-function rangeMatch(q: Knex.QueryBuilder, column: string, value: string, shape: RegExp, key: string): void {
+function rangeMatch(
+  q: Knex.QueryBuilder,
+  column: string,
+  value: string,
+  shape: RangeShape,
+  key: string,
+): void {
   const parts = value.split('-');
-  if (parts.length > 2) throw FhirError.of('invalid', `${key} must be a value or a range`);
+  const malformed = parts.length > 2 || parts.some((p) => p !== '' && !shape.pattern.test(p));
+  if (malformed)
+    throw FhirError.of(
+      'invalid',
+      `${key} '${value}' is malformed: use ${shape.format}, or a range from-to with either side open (DICOM PS3.4 C.2.2.2.5)`,
+    );
   const [from = '', to = ''] = parts;
-  for (const p of parts)
-    if (p !== '' && !shape.test(p)) throw FhirError.of('invalid', `${key} value ${p} is malformed`);
   if (parts.length === 1) {
     void q.where(column, 'like', `${escapeLike(from)}%`);
     return;

@@ -6,6 +6,7 @@ import { DEFAULT_RETURN, pick, SERIES_TAGS, STUDY_TAGS } from './levels';
 import type { MatchColumn } from './matching';
 import { applyMatch } from './matching';
 import { acceptsJson } from './negotiate';
+import { warningValue } from './warning';
 import type { DicomWebDeps, DicomWebRequest, DicomWebResponse } from './types';
 import { instanceUrl, studyUrl } from './urls';
 
@@ -90,12 +91,12 @@ export async function qidoHandler(req: DicomWebRequest, deps: DicomWebDeps): Pro
     }
     const col = keys[tag];
     if (col) applyMatch(q, col, v, fuzzy, k);
-    else warnings.push(`299 ${deps.base}: "${k} is not supported for matching and was ignored"`);
+    else warnings.push(warningValue(deps.base, `${k} is not supported for matching and was ignored`));
   }
   const rows = (await q.limit(limit + 1).offset(offset)) as Record<string, unknown>[];
   if (rows.length > limit) {
     rows.pop();
-    warnings.push(`299 ${deps.base}: "There are additional results that can be requested"`);
+    warnings.push(warningValue(deps.base, 'There are additional results that can be requested'));
   }
   const answers = await renderRows(exec, level, rows, include, includeAll, !studyUid, !seriesUid, deps);
   return {

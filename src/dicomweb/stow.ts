@@ -10,6 +10,7 @@ import { FAILURE, StowFailure } from './reasons';
 import type { StoredInstance } from './store';
 import type { DicomWebDeps, DicomWebRequest, DicomWebResponse } from './types';
 import { studyUrl } from './urls';
+import { warningValue } from './warning';
 
 export interface Outcome {
   index: number;
@@ -46,10 +47,12 @@ export async function stowHandler(req: DicomWebRequest, deps: DicomWebDeps): Pro
   if (failed.length > 0)
     body['00081198'] = {
       vr: 'SQ',
-      Value: failed.map(({ failure: f }) => ({
+      Value: failed.map(({ index, failure: f }) => ({
         ...(f?.sopClassUid && { '00081150': { vr: 'UI', Value: [f.sopClassUid] } }),
         ...(f?.sopUid && { '00081155': { vr: 'UI', Value: [f.sopUid] } }),
         '00081197': { vr: 'US', Value: [f?.reason ?? FAILURE.processingFailure] },
+        // ErrorComment is an LO: 64 characters; the Warning header carries the whole text.
+        '00000902': { vr: 'LO', Value: [asLongString(failureText(index, f))] },
       })),
     };
   if (referenced.length > 0)
@@ -68,7 +71,36 @@ export async function stowHandler(req: DicomWebRequest, deps: DicomWebDeps): Pro
       }),
     };
   const status = failed.length === 0 ? 200 : referenced.length === 0 ? 409 : 202;
-  return { status, contentType: 'application/dicom+json', body: JSON.stringify(body) };
+  return {
+    status,
+    contentType: 'application/dicom+json',
+    ...(failed.length > 0 && {
+      headers: {
+        Warning: failed
+          .map(({ index, failure: f }) => warningValue(deps.base, warningText(index, f)))
+          .join(', '),
+      },
+    }),
+    body: JSON.stringify(body),
+  };
+}
+
+/**
+ * What failed, for people: the part by its position in the request (from 1) and the reason, which
+ * never quotes the instance's data.
+ */
+function failureText(index: number, f: Outcome['failure']): string {
+  return `Part ${index + 1}: ${f?.message ?? 'failed'}`;
+}
+
+function warningText(index: number, f: Outcome['failure']): string {
+  const reason = f?.reason ?? FAILURE.processingFailure;
+  return `${failureText(index, f)} (failure reason 0x${reason.toString(16).toUpperCase().padStart(4, '0')})`;
+}
+
+function asLongString(text: string): string {
+  const clean = text.replace(/[\\\x00-\x1f]/g, ' ');
+  return clean.length <= 64 ? clean : `${clean.slice(0, 61)}...`;
 }
 
 /**
@@ -159,7 +191,13 @@ async function storePart(
   const partType = mediaTypeParams(headers['content-type'] ?? 'application/dicom').type;
   if (partType !== 'application/dicom') {
     body.resume(); // discard it so the following parts can be read
-    return { index, failure: { reason: FAILURE.cannotUnderstand, message: `Part media type ${partType}` } };
+    return {
+      index,
+      failure: {
+        reason: FAILURE.cannotUnderstand,
+        message: `Media type ${partType} is not application/dicom`,
+      },
+    };
   }
   let blob;
   try {

@@ -4,10 +4,8 @@ import type { Job, QueueSpec } from '../jobs';
 import type { Logger } from '../shared';
 import { buildOutcome, FhirError, notFound } from '../shared';
 import { parsePrefer } from './http-semantics';
+import { OPERATIONS } from './operations';
 import type { FhirDeps, FhirHandler, FhirRequest, FhirResponse } from './types';
-
-/** Operations that may run under `Prefer: respond-async`; the rest answer synchronously. */
-const ASYNC_OPERATIONS = new Set(['deidentify']);
 
 export const FHIR_ASYNC_QUEUE: QueueSpec = {
   name: 'fhir-async',
@@ -31,7 +29,8 @@ export function wantsAsync(req: FhirRequest): boolean {
   return (
     parsePrefer(req.headers.prefer).respondAsync &&
     req.params?.operation !== undefined &&
-    ASYNC_OPERATIONS.has(req.params.operation)
+    Object.hasOwn(OPERATIONS, req.params.operation) &&
+    OPERATIONS[req.params.operation]?.async === true
   );
 }
 

@@ -11,6 +11,8 @@ export function assertKnownType(type: string, deps: FhirDeps): void {
 /** The body of a create/update: a JSON object whose resourceType matches the URL. */
 export function requireResourceBody(req: FhirRequest, type: string): Resource {
   const body = req.body;
+  if (body === undefined)
+    throw badRequest('The request has no body; send the resource as application/fhir+json');
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw badRequest('Request body must be a FHIR resource (JSON object)');
   }

@@ -9,31 +9,31 @@ import { conditionalPatchInteraction, patchInteraction } from './interactions/pa
 import { readInteraction, vreadInteraction } from './interactions/read';
 import { searchInteraction } from './interactions/search';
 import { conditionalUpdateInteraction, updateInteraction } from './interactions/update';
-import { deidentifyOperation } from './operations/deidentify';
-import { deidentifyTextOperation } from './operations/deidentify-text';
-import { documentOperation } from './operations/document';
-import { validateOperation } from './operations/validate';
+import type { OperationLevel } from './operations';
+import { isRouted, OPERATIONS } from './operations';
 import { assertValidId } from './http-semantics';
 import { assertKnownType } from './prepare';
 import type { Interaction } from './routes';
 import { resolveRoute } from './routes';
 import type { FhirHandler } from './types';
 
-const OPERATIONS: Record<string, FhirHandler> = {
-  validate: validateOperation,
-  deidentify: deidentifyOperation,
-  document: documentOperation,
-};
-const SYSTEM_OPERATIONS: Record<string, FhirHandler> = {
-  'deidentify-text': deidentifyTextOperation,
-  deidentify: deidentifyOperation,
-};
-
-function operation(name: string | undefined, table = OPERATIONS): FhirHandler {
-  const op = name ? table[name] : undefined;
-  if (!op) throw notFound(`Unknown operation $${name ?? ''}`);
-  return op;
+function operation(name: string | undefined, level: OperationLevel, type?: string): FhirHandler {
+  const spec = name !== undefined && Object.hasOwn(OPERATIONS, name) ? OPERATIONS[name] : undefined;
+  if (!spec || !isRouted(spec, level, type))
+    throw notFound(`Unknown operation $${name ?? ''}${level === 'system' ? '' : ` on ${type ?? ''}`}`);
+  return spec.handler;
 }
+
+const runOperation =
+  (level: OperationLevel): FhirHandler =>
+  (req, deps) =>
+    operation(req.params?.operation, level, req.params?.type)(req, deps);
+
+const LEVELS: Partial<Record<Interaction, OperationLevel>> = {
+  'operation-system': 'system',
+  'operation-type': 'type',
+  'operation-instance': 'instance',
+};
 
 /** The framework-free FHIR entry point: one request in, one response out. */
 export function createFhirDispatcher(): FhirHandler {
@@ -53,9 +53,9 @@ export function createFhirDispatcher(): FhirHandler {
     update: updateInteraction,
     patch: patchInteraction,
     delete: deleteInteraction,
-    'operation-type': (req, deps) => operation(req.params?.operation)(req, deps),
-    'operation-instance': (req, deps) => operation(req.params?.operation)(req, deps),
-    'operation-system': (req, deps) => operation(req.params?.operation, SYSTEM_OPERATIONS)(req, deps),
+    'operation-type': runOperation('type'),
+    'operation-instance': runOperation('instance'),
+    'operation-system': runOperation('system'),
     'async-status': asyncStatusInteraction,
     'async-cancel': asyncCancelInteraction,
   };
@@ -69,10 +69,8 @@ export function createFhirDispatcher(): FhirHandler {
     const routed = { ...req, params: route.params };
     if (wantsAsync(routed)) {
       // Checked now, so a request for an unknown operation is refused at once, not by the worker.
-      operation(
-        route.params.operation,
-        route.interaction === 'operation-system' ? SYSTEM_OPERATIONS : OPERATIONS,
-      );
+      const level = LEVELS[route.interaction];
+      if (level) operation(route.params.operation, level, type);
       return enqueueAsync(routed, deps);
     }
     const res = await handlers[route.interaction](routed, deps);

@@ -41,6 +41,19 @@ function markSubsetted(r: Record<string, unknown>): void {
   r.meta = meta;
 }
 
+/**
+ * The element a JSON property belongs to, by its base name: `effectiveDateTime` and
+ * `_effectiveDateTime` are both `effective` (R4 names choice elements without their type).
+ */
+function elementOf(key: string, elements: Record<string, unknown>): string {
+  const base = key.replace(/^_/, '');
+  if (base in elements) return base;
+  const choice = Object.keys(elements).find(
+    (e) => e.endsWith('[x]') && base.startsWith(e.slice(0, -3)) && /^[A-Z]/.test(base.slice(e.length - 3)),
+  );
+  return choice ? choice.slice(0, -3) : base;
+}
+
 /** Applies _summary and _elements (R4 §3.1.1.5.7/8) to one resource. */
 export function shapeResource<T extends Resource>(resource: T, shaping: Shaping): T {
   const { summary, elements } = shaping;
@@ -50,15 +63,9 @@ export function shapeResource<T extends Resource>(resource: T, shaping: Shaping)
   const mandatory = new Set(['resourceType', 'id', 'meta', ...(schema.mandatoryProperties ?? [])]);
   const out: Record<string, unknown> = {};
   if (elements?.length && (!summary || summary === 'false')) {
-    const keep = new Set([...mandatory, ...elements]);
-    for (const [k, v] of Object.entries(src)) {
-      const base = k.replace(/^_/, '');
-      if (
-        keep.has(base) ||
-        [...keep].some((e) => (e.endsWith('[x]') ? base.startsWith(e.slice(0, -3)) : false))
-      )
-        out[k] = v;
-    }
+    // Asked for by base name (`effective`) or, as some clients do, with the suffix (`effective[x]`).
+    const keep = new Set([...mandatory, ...elements.map((e) => e.replace(/\[x\]$/, ''))]);
+    for (const [k, v] of Object.entries(src)) if (keep.has(elementOf(k, schema.elements))) out[k] = v;
   } else if (summary === 'text') {
     for (const k of ['resourceType', 'id', 'meta', 'text', ...mandatory]) if (k in src) out[k] = src[k];
   } else if (summary === 'data') {
@@ -67,16 +74,8 @@ export function shapeResource<T extends Resource>(resource: T, shaping: Shaping)
   } else {
     const summaryProps = schema.summaryProperties ?? new Set<string>();
     for (const [k, v] of Object.entries(src)) {
-      const base = k.replace(/^_/, '');
-      const choiceBase = Object.keys(schema.elements).find(
-        (e) => e.endsWith('[x]') && base.startsWith(e.slice(0, -3)),
-      );
-      if (
-        mandatory.has(base) ||
-        summaryProps.has(base) ||
-        (choiceBase && summaryProps.has(choiceBase.slice(0, -3)))
-      )
-        out[k] = v;
+      const name = elementOf(k, schema.elements);
+      if (mandatory.has(name) || summaryProps.has(name)) out[k] = v;
     }
   }
   markSubsetted(out);

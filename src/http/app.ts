@@ -30,8 +30,7 @@ export interface InFlight {
 export function createApp(deps: AppDeps, inFlight: InFlight): Koa {
   const app = new Koa();
   app.proxy = false;
-  // The funnel is outermost so even logging/metrics failures end as OperationOutcome.
-  app.use(errorFunnel(deps.logger));
+  // The request log wraps the error funnel: it must see the status the funnel answers with.
   app.use(async (ctx, next) => {
     const requestId = /^[\w-]{1,64}$/.test(ctx.get('X-Request-Id')) ? ctx.get('X-Request-Id') : randomUUID();
     ctx.state.requestId = requestId;
@@ -52,6 +51,7 @@ export function createApp(deps: AppDeps, inFlight: InFlight): Koa {
       );
     }
   });
+  app.use(errorFunnel(deps.logger));
 
   const router = new Router();
   router.get('/healthz', (ctx) => {

@@ -57,11 +57,11 @@ export function fhirAdapter(
       const hasBody =
         ['POST', 'PUT', 'PATCH'].includes(method) &&
         (ctx.request.length > 0 || Boolean(ctx.get('Transfer-Encoding')));
-      const kind = requestBodyKind(
-        req.headers.contentType,
-        hasBody,
-        binaryType && (method === 'POST' || method === 'PUT'),
-      );
+      const kind = requestBodyKind(req.headers.contentType, hasBody, {
+        patch: method === 'PATCH',
+        form: interaction === 'search-type',
+        raw: binaryType && (method === 'POST' || method === 'PUT'),
+      });
       if (kind !== 'none') {
         const buf = await readBody(ctx.req, limits.maxBytes);
         if (kind === 'raw') req.rawBody = buf;

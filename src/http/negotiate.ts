@@ -15,20 +15,45 @@ function mediaType(h: string | undefined): string {
 
 export type RequestBodyKind = 'json' | 'patch' | 'form' | 'raw' | 'none';
 
-/** Classifies the request body by Content-Type: FHIR JSON, JSON Patch, a search form, or raw Binary bytes. */
+/** Which bodies besides FHIR JSON the interaction takes. */
+export interface BodyAcceptance {
+  /** JSON Patch (PATCH). */
+  patch: boolean;
+  /** A search form (POST [type]/_search). */
+  form: boolean;
+  /** Raw bytes of any type (Binary create and update). */
+  raw: boolean;
+}
+
+/**
+ * Classifies the request body by Content-Type: FHIR JSON, JSON Patch, a search form, or raw Binary
+ * bytes. Anything the interaction does not take is 415 naming what it does: a JSON body sent with
+ * curl's default form type would otherwise reach the handler as no body at all.
+ */
 export function requestBodyKind(
   contentType: string | undefined,
   hasBody: boolean,
-  rawAllowed: boolean,
+  accepts: BodyAcceptance,
 ): RequestBodyKind {
   if (!hasBody) return 'none';
   const mt = mediaType(contentType);
   if (JSON_TYPES.includes(mt)) return 'json';
-  if (mt === 'application/json-patch+json') return 'patch';
-  if (mt === 'application/x-www-form-urlencoded') return 'form';
-  if (rawAllowed && mt !== '') return 'raw';
-  if (XML_TYPES.includes(mt)) throw unsupportedMediaType('XML is not supported; send application/fhir+json');
-  throw unsupportedMediaType(`Unsupported Content-Type '${mt || '(none)'}'; send application/fhir+json`);
+  if (accepts.patch && mt === 'application/json-patch+json') return 'patch';
+  if (accepts.form && mt === 'application/x-www-form-urlencoded') return 'form';
+  if (accepts.raw && mt !== '') return 'raw';
+  const accepted = [
+    'application/fhir+json',
+    'application/json',
+    ...(accepts.patch ? ['application/json-patch+json'] : []),
+    ...(accepts.form ? ['application/x-www-form-urlencoded'] : []),
+    ...(accepts.raw ? ["the content's own media type"] : []),
+  ].join(', ');
+  const what = XML_TYPES.includes(mt)
+    ? 'XML is not supported'
+    : mt === ''
+      ? 'The request body has no Content-Type'
+      : `Content-Type '${mt}' is not accepted here`;
+  throw unsupportedMediaType(`${what}; send the body as ${accepted}`);
 }
 
 /**

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { loadManifest } from '../../src/ai';
 import { createTextDeidentifier, OnnxTokenDetector } from '../../src/deid';
 import { startTestServer } from '../helpers/server';
+import { loadHeldOut } from '../../bench/deid-score';
 
 const MODELS = path.join(__dirname, '..', '..', 'models');
 const NAME = 'deid-token-hashed';
@@ -46,6 +47,51 @@ test('the shipped model runs through onnxruntime-node behind the Detector interf
   } finally {
     await model.close();
   }
+});
+
+describe('beside the rules, the model only adds: it never changes the type of a span a rule found', () => {
+  let model: OnnxTokenDetector;
+  beforeAll(async () => {
+    model = await OnnxTokenDetector.load(await loadManifest(MODELS, NAME));
+  });
+  afterAll(async () => {
+    await model.close();
+  });
+
+  test("the sentence of issue 19 keeps the rules' PHONE and ADDRESS", async () => {
+    const text = 'Call 217-555-0143. Lives at 12 Elm Street, Springfield.';
+    const rules = await createTextDeidentifier().deidentify(text);
+    expect(rules.text).toBe('Call [PHONE-1]. Lives at [ADDRESS-1], Springfield.');
+    // The model alone calls part of the phone number an SSN and the house number a date.
+    const alone = (await model.detect(text)).map((f) => f.type);
+    expect(alone).toEqual(expect.arrayContaining(['SSN', 'DATE']));
+    const both = await createTextDeidentifier([model]).deidentify(text);
+    expect(both.text).toMatch(/^Call \[PHONE-1\]\. Lives at \[ADDRESS-1\], /);
+  });
+
+  test('on the hand-written held-out notes: nothing the rules typed right is typed wrong, nothing they found is lost', async () => {
+    const notes = loadHeldOut();
+    expect(notes.length).toBeGreaterThanOrEqual(30);
+    const rules = createTextDeidentifier();
+    const both = createTextDeidentifier([model]);
+    const overlaps = (a: { start: number; end: number }, b: { start: number; end: number }): boolean =>
+      a.start < b.end && b.start < a.end;
+    const downgraded: string[] = [];
+    const lost: string[] = [];
+    for (const note of notes) {
+      const [r, b] = [await rules.findings(note.text), await both.findings(note.text)];
+      for (const g of note.phi) {
+        const what = `${note.id} ${g.type} ${note.text.slice(g.start, g.end)}`;
+        if (r.some((f) => overlaps(f, g)) && !b.some((f) => overlaps(f, g))) lost.push(what);
+        if (
+          r.some((f) => overlaps(f, g) && f.type === g.type) &&
+          !b.some((f) => overlaps(f, g) && f.type === g.type)
+        )
+          downgraded.push(what);
+      }
+    }
+    expect({ downgraded, lost }).toEqual({ downgraded: [], lost: [] });
+  });
 });
 
 test.each([

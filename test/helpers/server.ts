@@ -6,7 +6,7 @@ import knex from 'knex';
 import { loadConfig } from '../../src/config';
 import type { Config } from '../../src/config';
 import { startServer } from '../../src/server';
-import type { RunningServer } from '../../src/server';
+import type { RunningServer, StartHooks } from '../../src/server';
 import { createLogger } from '../../src/shared';
 
 export interface TestServer extends RunningServer {
@@ -20,7 +20,10 @@ export interface TestServer extends RunningServer {
  * A real server on a free port. Database: in-memory PGlite, or, when TEST_DATABASE_URL is set
  * (CI's PostgreSQL run), a fresh schema in that database that is dropped again on close.
  */
-export async function startTestServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+export async function startTestServer(
+  overrides: Partial<Config> = {},
+  hooks: StartHooks = {},
+): Promise<TestServer> {
   // A given DATA_DIR outlives the server (restart tests); a temporary one is removed on close.
   const ownDataDir = overrides.dataDir === undefined;
   const dataDir = overrides.dataDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'fhir-test-')));
@@ -35,7 +38,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
   sink.on('data', (chunk: Buffer) => {
     logText += chunk.toString('utf8');
   });
-  const server = await startServer(config, createLogger('info', sink));
+  const server = await startServer(config, createLogger('info', sink), undefined, hooks);
   return {
     ...server,
     dataDir,

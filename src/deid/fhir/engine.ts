@@ -5,6 +5,7 @@ import { addDays } from '../dates';
 import type { Pseudonymizer } from '../pseudonym';
 import type { DeidProfile, FhirMethod } from '../profile/profile';
 import type { TextDeidentifier } from '../text/engine';
+import { conformResource } from './conform';
 
 export interface FhirDeidDeps {
   pseudonyms: Pseudonymizer;
@@ -53,6 +54,9 @@ export async function deidentifyResource(
     },
   });
   for (const edit of edits) await edit();
+  conformResource(resource as unknown as Record<string, unknown>, (path) => {
+    note(path, 'mask');
+  });
   resource.id = pseudoId(resource.resourceType, input.id, deps.pseudonyms);
   note(`${resource.resourceType}.id`, 'pseudonymize');
   return resource;
@@ -154,8 +158,12 @@ function cryptoHash(type: string, v: unknown, p: Pseudonymizer): unknown {
   return typeof v === 'string' ? p.token(type, v) : undefined;
 }
 
-/** Safe Harbor generalisation: dates to their year, addresses to state and country. */
+/**
+ * Safe Harbor generalisation: dates to their year, addresses to state and country. An instant
+ * must be complete, so it cannot keep only its year: it goes (a required one is then masked).
+ */
 function generalize(type: string, v: unknown): unknown {
+  if (type === 'instant') return undefined;
   if (typeof v === 'string') return v.slice(0, 4);
   if (type === 'Address') {
     const a = v as { use?: string; type?: string; state?: string; country?: string };
@@ -171,11 +179,11 @@ function generalize(type: string, v: unknown): unknown {
 
 /**
  * Microsoft's redact with its partial options: the value goes, except what Safe Harbor lets
- * stay: a date's year, and of an address its state, country and the first three digits of the
- * ZIP code.
+ * stay: a date's year (not an instant's, which must be complete), and of an address its state,
+ * country and the first three digits of the ZIP code.
  */
 function redact(type: string, v: unknown): unknown {
-  if (typeof v === 'string' && /^(date|dateTime|instant)$/.test(type)) return v.slice(0, 4);
+  if (typeof v === 'string' && /^(date|dateTime)$/.test(type)) return v.slice(0, 4);
   if (type === 'Address') {
     const a = v as { state?: string; country?: string; postalCode?: string };
     const zip3 = /^\d{5}/.test(a.postalCode ?? '') ? `${(a.postalCode ?? '').slice(0, 3)}**` : undefined;

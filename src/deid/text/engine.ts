@@ -66,10 +66,14 @@ export class TextDeidentifier {
     );
     const inAllowed = (f: Finding): boolean =>
       WORDLIKE.has(f.type) && allowed.some(([s, e]) => f.start >= s && f.end <= e);
-    const raw = (await Promise.all(this.detectors.map(async (d) => d.detect(text))))
-      .flat()
-      .filter((f) => f.end > f.start && !inAllowed(f));
-    return merge([...raw, ...propagateNames(text, raw).filter((f) => !inAllowed(f))]);
+    const found = async (learnt: boolean): Promise<Finding[]> => {
+      const detectors = this.detectors.filter((d) => (d.learnt ?? false) === learnt);
+      const raw = (await Promise.all(detectors.map(async (d) => d.detect(text))))
+        .flat()
+        .filter((f) => f.end > f.start && !inAllowed(f));
+      return merge([...raw, ...propagateNames(text, raw).filter((f) => !inAllowed(f))]);
+    };
+    return addLearnt(await found(false), await found(true));
   }
 
   /**
@@ -136,6 +140,26 @@ function propagateNames(text: string, found: Finding[]): Finding[] {
       out.push({ type: 'NAME', start: m.index ?? 0, end: (m.index ?? 0) + w.length, source: 'propagate' });
   }
   return out;
+}
+
+/**
+ * A model's findings beside the rules': one overlapping a single rule span may widen it (the
+ * rule's type stays), one overlapping none is added, and one that would join several rule spans
+ * adds nothing (the rules found PHI on both sides and typed it).
+ */
+function addLearnt(rules: Finding[], learnt: Finding[]): Finding[] {
+  const out = rules.map((f) => ({ ...f }));
+  const added: Finding[] = [];
+  for (const m of learnt) {
+    const hit = out.filter((r) => m.start < r.end && r.start < m.end);
+    const [only] = hit;
+    if (hit.length === 0) added.push(m);
+    else if (hit.length === 1 && only) {
+      only.start = Math.min(only.start, m.start);
+      only.end = Math.max(only.end, m.end);
+    }
+  }
+  return merge([...out, ...added]);
 }
 
 /** Overlapping or touching-inside spans become one, typed by PRIORITY. */

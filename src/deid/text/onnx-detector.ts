@@ -17,6 +17,7 @@ const INPUT_KINDS = new Set(['hashed-token-features-v1']);
  */
 export class OnnxTokenDetector implements Detector {
   readonly name: string;
+  readonly learnt = true;
 
   private constructor(
     private readonly session: InferenceSession,

@@ -35,6 +35,11 @@ export interface Finding {
  */
 export interface Detector {
   readonly name: string;
+  /**
+   * A learnt model's findings only add to what rules find: where a rule found a span, its type
+   * stands (a model trained on few templates labels ordinary text worse than the rules do).
+   */
+  readonly learnt?: boolean;
   /** Rules answer at once; a model (ONNX) answers when its inference is done. */
   detect(text: string): Finding[] | Promise<Finding[]>;
 }

@@ -1,5 +1,11 @@
-import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+import type {
+  CapabilityStatement,
+  CapabilityStatementRestResource,
+  CapabilityStatementRestResourceOperation,
+} from '@medplum/fhirtypes';
 import { COLUMN_PARAMS, isSearchable } from '../../search';
+import type { OperationSpec } from '../operations';
+import { OPERATIONS, isRouted } from '../operations';
 import type { FhirDeps, FhirRequest, FhirResponse } from '../types';
 
 const TYPE_INTERACTIONS = [
@@ -13,6 +19,25 @@ const TYPE_INTERACTIONS = [
   'create',
   'search-type',
 ] as const;
+
+const ASYNC_NOTE =
+  ' Also asynchronously: with `Prefer: respond-async` the answer is 202 and a status URL ' +
+  '`[base]/_async/{id}` in Content-Location (GET polls, DELETE cancels).';
+
+/** The operations routed on a type (type or instance level), or at system level without one. */
+function operations(type?: string): CapabilityStatementRestResourceOperation[] {
+  const routed = (spec: OperationSpec): boolean =>
+    type === undefined
+      ? isRouted(spec, 'system')
+      : isRouted(spec, 'type', type) || isRouted(spec, 'instance', type);
+  return Object.entries(OPERATIONS)
+    .filter(([, spec]) => routed(spec))
+    .map(([name, spec]) => ({
+      name,
+      definition: spec.definition,
+      documentation: spec.documentation + (spec.async ? ASYNC_NOTE : ''),
+    }));
+}
 
 /** Generated from what really exists: every stored type, its interactions and its indexed search parameters. */
 export function buildCapabilityStatement(deps: FhirDeps): CapabilityStatement {
@@ -31,9 +56,7 @@ export function buildCapabilityStatement(deps: FhirDeps): CapabilityStatement {
     searchParam: [...deps.registry.forType(type).values()]
       .filter((d) => COLUMN_PARAMS.has(d.code) || isSearchable(d.type))
       .map((d) => ({ name: d.code, definition: d.url, type: d.type })),
-    operation: [
-      { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' },
-    ],
+    operation: operations(type),
   }));
   return {
     resourceType: 'CapabilityStatement',
@@ -50,9 +73,7 @@ export function buildCapabilityStatement(deps: FhirDeps): CapabilityStatement {
         mode: 'server',
         resource: resources,
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
-        operation: [
-          { name: 'deidentify-text', definition: `${deps.fhirBase}/OperationDefinition/deidentify-text` },
-        ],
+        operation: operations(),
         searchParam: [
           { name: '_count', type: 'number' },
           { name: '_sort', type: 'string' },

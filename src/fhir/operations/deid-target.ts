@@ -1,5 +1,5 @@
 import type { Bundle, OperationOutcome, Parameters, Resource } from '@medplum/fhirtypes';
-import { badRequest, FhirError, peerFetch } from '../../shared';
+import { badRequest, buildOutcome, FhirError, peerFetch } from '../../shared';
 import type { FhirDeps, FhirRequest } from '../types';
 
 /**
@@ -54,18 +54,8 @@ export async function writeToTarget(base: string, resources: Resource[]): Promis
   }
   const text = await res.text();
   if (!res.ok) {
-    let detail = '';
-    try {
-      detail = (JSON.parse(text) as OperationOutcome).issue?.[0]?.diagnostics ?? '';
-    } catch {
-      // not FHIR: the status says enough
-    }
     // A refusal is final; a failure of the target itself may pass, so the job is retried.
-    if (res.status < 500)
-      throw new FhirError(422, {
-        code: 'processing',
-        message: `The de-identification target refused the copy (HTTP ${res.status})${detail ? `: ${detail}` : ''}`,
-      });
+    if (res.status < 500) throw new FhirError(422, refusal(res.status, text, resources));
     throw new FhirError(502, {
       code: 'transient',
       message: `The de-identification target failed (HTTP ${res.status})`,
@@ -76,4 +66,52 @@ export async function writeToTarget(base: string, resources: Resource[]): Promis
     const location = e.response?.location ?? bundle.entry?.[i]?.request?.url ?? '';
     return /^https?:\/\//.test(location) ? location : `${base}/${location}`;
   });
+}
+
+/** Most of a target's issues passed on: enough to fix a profile, not a copy of a huge outcome. */
+const MAX_ISSUES = 20;
+
+/**
+ * The target's reasons, readable: each issue's own text (an invariant's human description, not
+ * only its FHIRPath), the element of the copy it is about, and which copy that is (the target
+ * names it by its entry in the transaction, which is the order the copies were sent in).
+ */
+function refusal(status: number, body: string, resources: Resource[]): OperationOutcome {
+  const prefix = `The de-identification target refused the copy (HTTP ${status})`;
+  let outcome: OperationOutcome | undefined;
+  try {
+    outcome = JSON.parse(body) as OperationOutcome;
+  } catch {
+    // not FHIR: the status says enough
+  }
+  const issues = (outcome?.resourceType === 'OperationOutcome' ? (outcome.issue ?? []) : []).slice(
+    0,
+    MAX_ISSUES,
+  );
+  if (issues.length === 0) return buildOutcome([{ code: 'processing', message: prefix }]);
+  return {
+    resourceType: 'OperationOutcome',
+    issue: issues.map((issue) => {
+      const paths = issue.expression ?? [];
+      const entry = paths.map((p) => /^Bundle\.entry\[(\d+)\]$/.exec(p)?.[1]).find((i) => i !== undefined);
+      const copy = entry === undefined ? undefined : resources[Number(entry)];
+      const elements = paths.filter((p) => !p.startsWith('Bundle.'));
+      const where = [
+        elements.length > 0 ? `at ${elements.join(', ')}` : '',
+        copy ? `of ${copy.resourceType}/${copy.id ?? ''}` : '',
+      ].filter(Boolean);
+      const human = `${prefix}: ${issue.details?.text ?? issue.diagnostics ?? 'refused'}${where.length > 0 ? ` (${where.join(' ')})` : ''}`;
+      return {
+        severity: issue.severity === 'fatal' ? 'fatal' : 'error',
+        code: 'processing',
+        details: { text: human },
+        // An invariant's FHIRPath is for whoever fixes the profile: after the text, not instead.
+        diagnostics:
+          issue.diagnostics && issue.diagnostics !== issue.details?.text
+            ? `${human}: ${issue.diagnostics}`
+            : human,
+        ...(elements.length > 0 && { expression: elements }),
+      };
+    }),
+  };
 }

@@ -4,7 +4,7 @@ import { recordDeidentification } from '../../audit';
 import type { DeidProfile } from '../../deid';
 import { ChangeLog, deidentifyResource } from '../../deid';
 import { badRequest, FhirError, stableUuid } from '../../shared';
-import { findReferrers } from '../../storage';
+import { collectLocalReferences, findReferrers } from '../../storage';
 import { PIPELINE_SYSTEM } from '../../pipeline';
 import type { FhirDeps, FhirRequest, FhirResponse } from '../types';
 import { targetOf, writeToTarget } from './deid-target';
@@ -17,6 +17,36 @@ const TRAIL = new Set(['AuditEvent', 'Provenance']);
 function isPipelineTask(r: Resource): boolean {
   return r.resourceType === 'Task' && (r.code?.coding ?? []).some((c) => c.system === PIPELINE_SYSTEM);
 }
+
+/**
+ * Adds what the exported resources reference, and what that references, as $everything does:
+ * the compartment's Devices, Practitioners, Organizations. A target that checks references, as
+ * this server does, refuses copies that point nowhere. Attachment URLs are not followed (the
+ * attachments go), nor references to the server's own trail.
+ */
+async function addReferenced(sources: Resource[], req: FhirRequest, deps: FhirDeps): Promise<void> {
+  const have = new Set(sources.map((r) => `${r.resourceType}/${r.id ?? ''}`));
+  for (let n = 0; n < sources.length; n++) {
+    for (const ref of collectLocalReferences(sources[n] as Resource, deps.fhirBase)) {
+      const key = `${ref.targetType}/${ref.targetId}`;
+      if (have.has(key) || ref.path.endsWith('.url') || TRAIL.has(ref.targetType)) continue;
+      have.add(key);
+      if (sources.length >= MAX_COMPARTMENT) throw tooMany();
+      const found = await deps.repo.read(req.access, ref.targetType, ref.targetId).catch((err: unknown) => {
+        // A version-specific reference may name a resource deleted since: it stays unresolved.
+        if (err instanceof FhirError && (err.status === 404 || err.status === 410)) return undefined;
+        throw err;
+      });
+      if (found && !isPipelineTask(found)) sources.push(found);
+    }
+  }
+}
+
+const tooMany = (): FhirError =>
+  new FhirError(422, {
+    code: 'too-costly',
+    message: `The export would hold more than ${MAX_COMPARTMENT} resources`,
+  });
 
 async function profileOf(req: FhirRequest, deps: FhirDeps): Promise<DeidProfile> {
   const body = req.body as Parameters | undefined;
@@ -52,11 +82,7 @@ export async function deidentifyOperation(req: FhirRequest, deps: FhirDeps): Pro
     sources = [resource];
     if (type === 'Patient') {
       const referrers = await findReferrers(await deps.repo.reader(), 'Patient', id, MAX_COMPARTMENT + 1);
-      if (referrers.length > MAX_COMPARTMENT)
-        throw new FhirError(422, {
-          code: 'too-costly',
-          message: `More than ${MAX_COMPARTMENT} resources reference this patient`,
-        });
+      if (referrers.length > MAX_COMPARTMENT) throw tooMany();
       for (const ref of referrers) {
         const [t, i] = ref.split('/') as [string, string];
         // The server's own records of who did what are not the patient's data to export.
@@ -64,6 +90,7 @@ export async function deidentifyOperation(req: FhirRequest, deps: FhirDeps): Pro
         const referrer = await deps.repo.read(req.access, t, i);
         if (!isPipelineTask(referrer)) sources.push(referrer);
       }
+      await addReferenced(sources, req, deps);
       bundleType = 'collection';
     }
   } else {
