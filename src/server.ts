@@ -1,11 +1,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { assertDevelopmentHost, createAuth } from './auth';
 import type { Config } from './config';
 import { buildCore, openStorage } from './core';
 import { createApp, createMetrics } from './http';
 import type { InFlight } from './http';
 import type { Clock, Logger } from './shared';
-import { systemClock } from './shared';
+import { SYSTEM_ACCESS, systemClock } from './shared';
 import type { JobQueue } from './jobs';
 import type { Database, Repository } from './storage';
 
@@ -27,6 +28,8 @@ export async function startServer(
   logger: Logger,
   clock: Clock = systemClock,
 ): Promise<RunningServer> {
+  // AUTH_REQUIRED=false on a non-loopback HOST is refused before anything opens.
+  assertDevelopmentHost(config);
   const storage = await openStorage(config);
   const inFlight: InFlight = { count: 0 };
   let handler: http.RequestListener = (_req, res) => {
@@ -58,6 +61,24 @@ export async function startServer(
 
   const core = await buildCore(config, storage, logger, clock, baseUrl);
   const { db, repo, fhir, dicomweb, dispatch } = core;
+  const auth = await createAuth({
+    config,
+    db,
+    keys: core.keys,
+    bus: core.bus,
+    clock,
+    logger,
+    fhirUserExists: async (reference) => {
+      const [type = '', id = ''] = reference.split('/');
+      const stored = await repo.readStored(SYSTEM_ACCESS, type, id);
+      return stored !== undefined && !stored.deleted;
+    },
+  }).catch(async (err: unknown) => {
+    // A refused start (a bad SMART_CLIENTS_FILE entry) leaves nothing open behind it.
+    await new Promise((resolve) => server.close(resolve));
+    await core.close();
+    throw err;
+  });
   await core.startWorkers();
   const metrics = createMetrics();
   const app = createApp(
@@ -68,6 +89,8 @@ export async function startServer(
       db,
       logger,
       metrics,
+      auth,
+      trustProxy: config.trustProxy,
       limits: {
         maxBytes: config.maxBodyBytes,
         maxDepth: config.maxJsonDepth,
@@ -97,6 +120,7 @@ export async function startServer(
         });
         server.closeIdleConnections();
       });
+      auth.close();
       await core.close();
       logger.info('stopped');
     })();

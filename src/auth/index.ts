@@ -1,0 +1,4 @@
+export { createAuth, assertDevelopmentHost } from './auth';
+export type { Auth, AuthDeps, Api } from './auth';
+export { UnauthorizedError, bearerChallenge } from './errors';
+export { OAUTH_PREFIX } from './discovery';
