@@ -95,10 +95,9 @@ export class ProviderPool {
     // From here on oidc-provider answers (errors included) on the raw response.
     takeOver();
     const req = body ? replayed(incoming, body) : incoming;
-    req.url = askConsentForOfflineAccess(req.url ?? '/');
-    const original = req.url ?? '/';
-    Object.assign(req, { originalUrl: original });
-    req.url = original.slice(OAUTH_PREFIX.length) || '/';
+    const url = askConsentForOfflineAccess((req.url ?? '/').slice(OAUTH_PREFIX.length) || '/');
+    Object.assign(req, { originalUrl: `${OAUTH_PREFIX}${url}` });
+    req.url = url;
     await handle(req, res);
   }
 
