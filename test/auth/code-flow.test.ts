@@ -253,7 +253,7 @@ test('disabling a user (DELETE /admin/users/x) kills its access and refresh toke
 });
 
 test('introspection (confidential clients) answers active, scope, client_id, exp, sub, fhirUser, patient, token_type', async () => {
-  const auth = oidc.ClientSecretBasic(conf.clientSecret!);
+  const auth = oidc.ClientSecretBasic(conf.clientSecret);
   const tokens = await loginTokens(server, {
     clientId: conf.clientId,
     clientAuth: auth,
@@ -283,7 +283,7 @@ test('introspection (confidential clients) answers active, scope, client_id, exp
 test('21.3: a user whose fhirUser does not exist yet gets a clear error page at login, and can sign in once it exists', async () => {
   const err = await login(ghost, 'openid').then(
     () => undefined,
-    (e: { status: number; html: string }) => e,
+    (e: unknown) => e as { status: number; html: string },
   );
   expect(err?.status).toBe(403);
   expect(err?.html).toContain('Practitioner/not-there-yet, which does not exist on this server yet');
