@@ -69,7 +69,10 @@ test('authorization code + PKCE: the token response has Bearer, expires_in, the 
   expect(await fhirStatus(server, res.body.access_token)).not.toBe(401);
 
   // The id_token carries fhirUser and verifies against jwks_uri.
-  const discovery = await (await fetch(`${server.fhirBase}/.well-known/smart-configuration`)).json();
+  const discovery = (await (await fetch(`${server.fhirBase}/.well-known/smart-configuration`)).json()) as {
+    jwks_uri: string;
+    issuer: string;
+  };
   const { payload } = await jose.jwtVerify(
     res.body.id_token,
     jose.createRemoteJWKSet(new URL(discovery.jwks_uri)),
