@@ -89,10 +89,12 @@ export async function startAuthServer(
     clients?: Record<string, unknown>[];
     users?: Record<string, unknown>[];
     overrides?: Partial<Config>;
+    /** The backend client to register (a restart keeps its key); a new one by default. */
+    backend?: BackendClient;
   } = {},
 ): Promise<AuthTestServer> {
   const dataDir = options.overrides?.dataDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'fhir-auth-')));
-  const backend = await backendClient();
+  const backend = options.backend ?? (await backendClient());
   const app = appClient();
   const clientsFile = path.join(dataDir, 'smart-clients.json');
   await fs.writeFile(
