@@ -204,8 +204,12 @@ export class UserStore {
     }
     if (!Array.isArray(parsed)) throw new Error(`USERS_FILE ${file} must be a JSON array of users`);
     const entries = parsed.map((value: unknown, i) => {
+      const name = (value as { username?: unknown } | null)?.username;
       try {
-        return validateUserEntry(value, `USERS_FILE entry ${i}`);
+        return validateUserEntry(
+          value,
+          `USERS_FILE entry ${i}${typeof name === 'string' ? ` (${name})` : ''}`,
+        );
       } catch (err) {
         throw new Error((err as Error).message);
       }
