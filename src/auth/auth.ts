@@ -77,6 +77,7 @@ export async function createAuth(deps: AuthDeps): Promise<Auth> {
     {
       logger,
       trustProxy: config.trustProxy,
+      publicUrl: config.publicUrl,
       revoked: (payload) => {
         bus.publish('token', payload).catch(() => {
           logger.warn('could not announce a revoked token');

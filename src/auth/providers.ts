@@ -14,6 +14,8 @@ const MAX_PROVIDERS = 16;
 export interface ProviderHooks {
   logger: Logger;
   trustProxy: boolean;
+  /** PUBLIC_URL: when set, oidc-provider builds every URL (and accepted assertion audience) from it. */
+  publicUrl: string | undefined;
   /** Announces a revoked grant or destroyed token to every API process. */
   revoked(payload: string): void;
   /** Whether a token introspection answer may stay active (its user enabled, still allowed to act). */
@@ -95,6 +97,14 @@ export class ProviderPool {
     // From here on oidc-provider answers (errors included) on the raw response.
     takeOver();
     const req = body ? replayed(incoming, body) : incoming;
+    const { publicUrl, trustProxy } = this.hooks;
+    if (publicUrl) {
+      // oidc-provider builds URLs from the request; with PUBLIC_URL they must be that one's.
+      const pub = new URL(publicUrl);
+      req.headers['x-forwarded-host'] = pub.host;
+      req.headers['x-forwarded-proto'] = pub.protocol.slice(0, -1);
+      if (!trustProxy) delete req.headers['x-forwarded-for'];
+    }
     const url = askConsentForOfflineAccess((req.url ?? '/').slice(OAUTH_PREFIX.length) || '/');
     Object.assign(req, { originalUrl: `${OAUTH_PREFIX}${url}` });
     req.url = url;
@@ -109,7 +119,7 @@ export class ProviderPool {
       return e;
     }
     const provider = new Provider(`${base}${OAUTH_PREFIX}`, providerConfiguration(base, this.deps));
-    provider.proxy = this.hooks.trustProxy;
+    provider.proxy = this.hooks.trustProxy || this.hooks.publicUrl !== undefined;
     this.instrument(provider, `${base}/fhir`);
     const callback = provider.callback();
     e = { provider, handle: (req, res) => callback(req, res) };
