@@ -18,7 +18,7 @@ beforeAll(async () => {
   mixed = await backendClient('test-mixed');
   mixed.metadata.scope = 'system/*.rs patient/*.rs';
   server = await startAuthServer({ clients: [rs.metadata, mixed.metadata] });
-});
+}, 180_000);
 afterAll(async () => {
   await server?.close();
 });
@@ -128,7 +128,7 @@ test('a jti is accepted once, also after a restart on the same database', async 
     await s.close();
     await fs.rm(dataDir, { recursive: true, force: true });
   }
-});
+}, 240_000);
 
 async function assertionFor(s: AuthTestServer, client: BackendClient): Promise<string> {
   const now = Math.floor(Date.now() / 1000);

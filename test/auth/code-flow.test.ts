@@ -25,7 +25,7 @@ beforeAll(async () => {
   await createFhirUser(server, alice.fhirUser);
   await createFhirUser(server, bob.fhirUser);
   tokenUrl = `${server.url}/oauth2/token`;
-});
+}, 180_000);
 afterAll(async () => {
   await server?.close();
 });

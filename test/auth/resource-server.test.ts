@@ -14,7 +14,7 @@ import { startTestServer } from '../helpers/server';
 let server: AuthTestServer;
 beforeAll(async () => {
   server = await startAuthServer();
-});
+}, 180_000);
 afterAll(async () => {
   await server?.close();
 });
@@ -253,4 +253,4 @@ test('AUTH_REQUIRED=false is refused on a non-loopback HOST; on loopback it warn
   } finally {
     await dev.close();
   }
-});
+}, 180_000);

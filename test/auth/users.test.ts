@@ -28,7 +28,7 @@ beforeAll(async () => {
   bobToken = (
     await loginTokens(server, { clientId: 'test-app', ...bob, scope: 'openid fhirUser patient/*.rs' })
   ).access_token;
-});
+}, 180_000);
 afterAll(async () => {
   await server?.close();
 });
@@ -197,4 +197,4 @@ test('USERS_FILE seeding is idempotent; bad entries stop the start naming the en
   } finally {
     await fs.rm(dataDir, { recursive: true, force: true });
   }
-});
+}, 300_000);
