@@ -1,12 +1,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { assertDevelopmentHost, createAuth } from './auth';
 import type { Config } from './config';
 import type { Core } from './core';
 import { buildCore, openStorage } from './core';
 import { createApp, createMetrics, startingListener } from './http';
 import type { InFlight } from './http';
 import type { Clock, Logger } from './shared';
-import { systemClock } from './shared';
+import { SYSTEM_ACCESS, systemClock } from './shared';
 import type { JobQueue } from './jobs';
 import type { Database, Repository } from './storage';
 
@@ -42,6 +43,8 @@ export async function startServer(
   clock: Clock = systemClock,
   hooks: StartHooks = {},
 ): Promise<RunningServer> {
+  // AUTH_REQUIRED=false on a non-loopback HOST is refused before anything opens.
+  assertDevelopmentHost(config);
   const inFlight: InFlight = { count: 0 };
   let handler: http.RequestListener = startingListener();
   let shuttingDown = false;
@@ -78,6 +81,24 @@ export async function startServer(
     throw err;
   }
   const { db, repo, fhir, dicomweb, dispatch } = core;
+  const auth = await createAuth({
+    config,
+    db,
+    keys: core.keys,
+    bus: core.bus,
+    clock,
+    logger,
+    fhirUserExists: async (reference) => {
+      const [type = '', id = ''] = reference.split('/');
+      const stored = await repo.readStored(SYSTEM_ACCESS, type, id);
+      return stored !== undefined && !stored.deleted;
+    },
+  }).catch(async (err: unknown) => {
+    // A refused start (a bad SMART_CLIENTS_FILE entry) leaves nothing open behind it.
+    await new Promise((resolve) => server.close(resolve));
+    await core.close();
+    throw err;
+  });
   await core.startWorkers();
   const metrics = createMetrics();
   const app = createApp(
@@ -88,6 +109,8 @@ export async function startServer(
       db,
       logger,
       metrics,
+      auth,
+      trustProxy: config.trustProxy,
       limits: {
         maxBytes: config.maxBodyBytes,
         maxDepth: config.maxJsonDepth,
@@ -117,6 +140,7 @@ export async function startServer(
         });
         server.closeIdleConnections();
       });
+      auth.close();
       await core.close();
       logger.info('stopped');
     })();

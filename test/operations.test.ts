@@ -191,6 +191,8 @@ test('SIGTERM lets in-flight requests finish, then exits 0', async () => {
       DATA_DIR: dataDir,
       DATABASE_URL: 'memory',
       LOG_LEVEL: 'debug',
+      // Until the suite moves to tokens (test/helpers/auth.ts).
+      AUTH_REQUIRED: 'false',
       // Only the keep-alive connection's prompt close can end this in time: nothing is forced.
       SHUTDOWN_TIMEOUT_MS: '600000',
     },
@@ -258,6 +260,7 @@ withPostgres(
         DATABASE_SCHEMA: schema,
         API_PROCESSES: '2',
         LOG_LEVEL: 'info',
+        AUTH_REQUIRED: 'false',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -111,6 +111,12 @@ export interface Config {
   readonly accessTokenTtlSeconds: number;
   /** Lifetime of offline_access refresh tokens. */
   readonly refreshTokenTtlSeconds: number;
+  /**
+   * scrypt cost of new password hashes as log2 N (r=8, p=1): 17 is OWASP's recommendation
+   * (128 MiB, about half a second). Each hash stores its own parameters, so raising it later only
+   * affects passwords set afterwards.
+   */
+  readonly passwordScryptCost: number;
   /** Secrets given by the operator; those unset are generated once into DATA_DIR/keys. */
   readonly keys: {
     readonly cookie: string | undefined;
@@ -230,6 +236,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     jwksUriAllowlist: list(env.JWKS_URI_ALLOWLIST).map((o) => o.replace(/\/+$/, '')),
     accessTokenTtlSeconds: Math.max(60, int(env, 'ACCESS_TOKEN_TTL', 3600)),
     refreshTokenTtlSeconds: Math.max(60, int(env, 'REFRESH_TOKEN_TTL', 30 * 24 * 3600)),
+    passwordScryptCost: Math.min(20, Math.max(14, int(env, 'PASSWORD_SCRYPT_COST', 17))),
     keys: {
       cookie: env.COOKIE_SECRET || undefined,
       master: env.MASTER_KEY || undefined,

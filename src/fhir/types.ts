@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { Resource } from '@medplum/fhirtypes';
+import type { CapabilityStatementRestSecurity, Resource } from '@medplum/fhirtypes';
 import type { Config } from '../config';
 import type { DeidProfiles, Pseudonymizer, TextDeidentifier } from '../deid';
 import type { JobQueue } from '../jobs';
@@ -59,6 +59,8 @@ export interface FhirDeps {
   jobs?: JobQueue;
   /** Keyed pseudonyms for $deidentify (DEID_KEY, or the generated key). */
   pseudonyms: Pseudonymizer;
+  /** SMART-on-FHIR endpoints for the CapabilityStatement (rest.security), at the request's address. */
+  security?: CapabilityStatementRestSecurity;
 }
 
 export type FhirHandler = (req: FhirRequest, deps: FhirDeps) => Promise<FhirResponse>;

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import Koa from 'koa';
+import type { Auth } from '../auth';
 import type { DicomWebDeps } from '../dicomweb';
 import type { FhirDeps, FhirHandler } from '../fhir';
 import type { Database } from '../storage';
 import type { Logger } from '../shared';
 import { FhirError } from '../shared';
+import { accessMiddleware, apiCors } from './auth-middleware';
 import type { BodyLimits } from './body';
 import { DICOMWEB_PREFIX, dicomWebAdapter } from './dicomweb-adapter';
 import { errorFunnel } from './errors';
@@ -21,6 +23,9 @@ export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   limits: BodyLimits;
+  auth: Auth;
+  /** Whether X-Forwarded-Proto/Host (and -For) are believed: only behind a reverse proxy. */
+  trustProxy: boolean;
 }
 
 export interface InFlight {
@@ -29,7 +34,7 @@ export interface InFlight {
 
 export function createApp(deps: AppDeps, inFlight: InFlight): Koa {
   const app = new Koa();
-  app.proxy = false;
+  app.proxy = deps.trustProxy;
   // The request log wraps the error funnel: it must see the status the funnel answers with.
   app.use(async (ctx, next) => {
     const requestId = /^[\w-]{1,64}$/.test(ctx.get('X-Request-Id')) ? ctx.get('X-Request-Id') : randomUUID();
@@ -67,9 +72,12 @@ export function createApp(deps: AppDeps, inFlight: InFlight): Koa {
     }
   });
   router.get('/metrics', metricsEndpoint(deps.metrics));
-  const fhir = fhirAdapter(deps.dispatch, deps.fhir, deps.limits, deps.metrics);
+  const fhir = fhirAdapter(deps.dispatch, deps.fhir, deps.limits, deps.metrics, deps.auth);
   const dicomweb = dicomWebAdapter(deps.dicomweb, deps.metrics);
   app.use(router.routes());
+  app.use(apiCors());
+  app.use(deps.auth.routes);
+  app.use(accessMiddleware(deps.auth));
   app.use(async (ctx, next) => {
     if (ctx.path === '/fhir' || ctx.path.startsWith('/fhir/')) await fhir(ctx, next);
     else if (ctx.path === DICOMWEB_PREFIX || ctx.path.startsWith(`${DICOMWEB_PREFIX}/`)) await dicomweb(ctx);

@@ -1,10 +1,16 @@
 import type { Context } from 'koa';
 import type { DicomWebDeps, DicomWebRequest } from '../dicomweb';
 import { resolveDicomWeb } from '../dicomweb';
-import { SYSTEM_ACCESS } from '../shared';
+import type { AccessContext } from '../shared';
 import type { Metrics } from './metrics';
 
 export const DICOMWEB_PREFIX = '/dicom-web';
+
+function accessOf(access: AccessContext | undefined): AccessContext {
+  // Set by the access middleware for every DICOMweb path.
+  if (!access) throw new Error('DICOMweb request without an access context');
+  return access;
+}
 
 /** The one place DICOMweb meets Koa: builds a DicomWebRequest, writes the DicomWebResponse. */
 export function dicomWebAdapter(deps: DicomWebDeps, metrics: Metrics): (ctx: Context) => Promise<void> {
@@ -24,7 +30,7 @@ export function dicomWebAdapter(deps: DicomWebDeps, metrics: Metrics): (ctx: Con
         prefer: ctx.get('Prefer') || undefined,
       },
       body: ctx.method === 'POST' ? ctx.req : undefined,
-      access: SYSTEM_ACCESS,
+      access: accessOf(ctx.state.access as AccessContext | undefined),
     };
     const route = resolveDicomWeb(req);
     ctx.state.interaction = `dicomweb-${route.name}`;

@@ -1,4 +1,5 @@
 import type { Middleware } from 'koa';
+import { bearerChallenge, UnauthorizedError } from '../auth';
 import type { Logger } from '../shared';
 import { FhirError, toFhirError } from '../shared';
 import { DICOMWEB_PREFIX } from './dicomweb-adapter';
@@ -27,6 +28,14 @@ export function errorFunnel(logger: Logger): Middleware {
         );
       }
       ctx.status = e.status;
+      if (e.status === 401) {
+        // RFC 6750: every 401 names the scheme; a token the access layer refused is invalid_token.
+        const realm = (ctx.state.realm as string | undefined) ?? 'fhir-dicomweb-server';
+        ctx.set(
+          'WWW-Authenticate',
+          err instanceof UnauthorizedError ? err.challenge : bearerChallenge(realm, true),
+        );
+      }
       if (ctx.path.startsWith(DICOMWEB_PREFIX)) {
         // DICOMweb clients expect a plain description of the error, not a FHIR resource.
         ctx.type = 'text/plain';

@@ -1,6 +1,8 @@
 import type { Middleware } from 'koa';
+import type { Auth } from '../auth';
 import type { FhirDeps, FhirHandler, FhirMethod, FhirRequest } from '../fhir';
 import { resolveRoute } from '../fhir';
+import type { AccessContext } from '../shared';
 import { methodNotAllowed, SYSTEM_ACCESS } from '../shared';
 import type { BodyLimits } from './body';
 import { parseJsonBody, readBody } from './body';
@@ -13,12 +15,19 @@ function header(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
+function accessFor(access: AccessContext | undefined, interaction: string): AccessContext {
+  if (access) return access;
+  if (interaction === 'capabilities') return SYSTEM_ACCESS;
+  throw new Error('FHIR request without an access context');
+}
+
 /** The only place that knows both Koa and FHIR: HTTP in, FhirRequest to the dispatcher, FhirResponse out. */
 export function fhirAdapter(
   dispatch: FhirHandler,
   deps: FhirDeps,
   limits: BodyLimits,
   metrics: Metrics,
+  auth: Auth,
 ): Middleware {
   return async (ctx) => {
     const started = process.hrtime.bigint();
@@ -52,7 +61,8 @@ export function fhirAdapter(
           contentType: ctx.get('Content-Type') || undefined,
           wantsRaw: out === 'raw',
         },
-        access: SYSTEM_ACCESS,
+        // Set by the access middleware; only the public CapabilityStatement is read without one.
+        access: accessFor(ctx.state.access as AccessContext | undefined, interaction),
       };
       const hasBody =
         ['POST', 'PUT', 'PATCH'].includes(method) &&
@@ -70,7 +80,13 @@ export function fhirAdapter(
         else req.body = parseJsonBody(buf, limits);
       }
 
-      const res = await dispatch(req, deps);
+      const res = await dispatch(
+        req,
+        // The CapabilityStatement names the SMART endpoints at the address this request used.
+        interaction === 'capabilities'
+          ? { ...deps, security: auth.capabilitySecurity(auth.base(ctx)) }
+          : deps,
+      );
       ctx.status = res.status;
       for (const [k, v] of Object.entries(res.headers ?? {})) ctx.set(k, v);
       if (res.binary) {

@@ -203,6 +203,45 @@ const MIGRATIONS: Migration[] = [
       );
     },
   },
+  {
+    name: '006_auth',
+    async up(db) {
+      // The authorization server's state (oidc-provider models: clients, grants, codes, tokens,
+      // sessions, interactions, client assertion ids) keyed by model and a SHA-256 of the id, so the
+      // table holds no usable bearer value; and the local users.
+      await runScript(
+        db,
+        `CREATE TABLE auth_oidc (
+           model text NOT NULL,
+           id text NOT NULL,
+           payload text NOT NULL,
+           grant_id text,
+           uid text,
+           user_code text,
+           account_id text,
+           consumed_at timestamptz,
+           expires_at timestamptz,
+           PRIMARY KEY (model, id)
+         );
+         CREATE INDEX auth_oidc_grant ON auth_oidc (grant_id) WHERE grant_id IS NOT NULL;
+         CREATE INDEX auth_oidc_uid ON auth_oidc (model, uid) WHERE uid IS NOT NULL;
+         CREATE INDEX auth_oidc_user_code ON auth_oidc (model, user_code) WHERE user_code IS NOT NULL;
+         CREATE INDEX auth_oidc_account ON auth_oidc (account_id) WHERE account_id IS NOT NULL;
+         CREATE INDEX auth_oidc_expires ON auth_oidc (expires_at);
+         CREATE TABLE auth_user (
+           username text PRIMARY KEY,
+           password_hash text NOT NULL,
+           fhir_user text,
+           admin boolean NOT NULL DEFAULT false,
+           disabled boolean NOT NULL DEFAULT false,
+           failed_logins integer NOT NULL DEFAULT 0,
+           locked_until timestamptz,
+           created_at timestamptz NOT NULL,
+           updated_at timestamptz NOT NULL
+         )`,
+      );
+    },
+  },
 ];
 
 export const INDEX_TABLES = [

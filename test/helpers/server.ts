@@ -31,7 +31,9 @@ export async function startTestServer(
   const schema = pgUrl ? `t_${Math.random().toString(36).slice(2, 10)}` : undefined;
   const config = loadConfig(
     { HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir, DATABASE_URL: pgUrl ?? 'memory', LOG_LEVEL: 'info' },
-    { databaseSchema: schema, ...overrides },
+    // authRequired: false until the suite is converted to tokens (test/helpers/auth.ts); auth tests
+    // start their servers with authRequired: true. scrypt at its minimum cost keeps logins fast.
+    { databaseSchema: schema, authRequired: false, passwordScryptCost: 14, ...overrides },
   );
   let logText = '';
   const sink = new PassThrough();

@@ -71,6 +71,7 @@ export function buildCapabilityStatement(deps: FhirDeps): CapabilityStatement {
     rest: [
       {
         mode: 'server',
+        ...(deps.security && { security: deps.security }),
         resource: resources,
         interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }],
         operation: operations(),
