@@ -53,7 +53,8 @@ export function accessMiddleware(auth: Auth): Middleware {
       return;
     }
     ctx.state.realm = `${auth.base(ctx)}/${api}`;
-    if (!PUBLIC_FHIR.has(ctx.path)) ctx.state.access = await auth.access(ctx, api);
+    const publicRead = PUBLIC_FHIR.has(ctx.path) && (ctx.method === 'GET' || ctx.method === 'HEAD');
+    if (!publicRead) ctx.state.access = await auth.access(ctx, api);
     await next();
   };
 }
